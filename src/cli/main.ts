@@ -1,0 +1,56 @@
+// The `remora` command: dispatches to one module per subcommand and turns every error a
+// user can cause into one sentence and a non-zero exit.
+
+import { RemoraError } from "../core/errors.ts";
+import { UsageError } from "./args.ts";
+
+const help = `remora — a service mesh in TypeScript (Node, Bun, Deno)
+
+Usage: remora <command> [options]
+
+Commands:
+  demo       run the reference scenario end to end on loopback and narrate it
+  proxy      run a sidecar (--config FILE)
+  certs      mint a development root CA and SPIFFE SVIDs
+  version    print remora's version and the runtime it runs on
+
+Run \`remora <command> --help\` for a command's options.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  proxy: async () => (await import("./proxy.ts")).proxyCommand,
+  certs: async () => (await import("./certs.ts")).certsCommand,
+  demo: async () => (await import("./demo.ts")).demoCommand,
+  version: async () => (await import("./version.ts")).versionCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "help" || name === "--help" || name === "-h") {
+    console.log(help);
+    return 0;
+  }
+  if (name === "--version" || name === "-v") return (await commands.version!())([]);
+  const load = commands[name];
+  if (!load) {
+    console.error(`remora: unknown command "${name}"; commands are ${Object.keys(commands).join(", ")}`);
+    return 2;
+  }
+  return (await load())(rest);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof UsageError) {
+    console.error(e.message);
+    process.exitCode = 2;
+  } else if (e instanceof RemoraError) {
+    console.error(`remora: ${e.message}`);
+    process.exitCode = 1;
+  } else {
+    console.error(`remora: unexpected error: ${(e as Error)?.stack ?? e}`);
+    process.exitCode = 1;
+  }
+}

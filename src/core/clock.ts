@@ -1,0 +1,13 @@
+// Time is injected everywhere in the core so tests run on a fake clock with no sleeps.
+
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Resolves after `ms`; rejects with the signal's reason if aborted first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** An AbortSignal that aborts (reason: a TimeoutError DOMException) after `ms`. */
+  timeout(ms: number): AbortSignal;
+}
+
+/** Random source in [0, 1); injected so balancing and jitter are reproducible in tests. */
+export type Random = () => number;

@@ -1,0 +1,17 @@
+// Observable events of the request path. Metrics, access logs and `remora demo`'s
+// narration are all built from these, so what is narrated is what happened.
+
+import type { ConnectionInfo, UpstreamErrorKind } from "./upstream.ts";
+
+export type MeshEvent =
+  | { type: "resolve"; requestId: string; destination: string; endpoints: { address: string; available: boolean }[] }
+  | { type: "pick"; requestId: string; destination: string; endpoint: string; attempt: number; balancer: string }
+  | { type: "connection"; requestId: string; destination: string; endpoint: string; attempt: number; info: ConnectionInfo }
+  | { type: "attempt-failed"; requestId: string; destination: string; endpoint: string; attempt: number; kind: UpstreamErrorKind | "status"; status?: number; message: string; durationMs: number }
+  | { type: "retry"; requestId: string; destination: string; attempt: number; reason: string; backoffMs: number }
+  | { type: "retry-abandoned"; requestId: string; destination: string; reason: string }
+  | { type: "response"; requestId: string; destination: string; endpoint?: string; status: number; attempts: number; durationMs: number; peerIdentity?: string }
+  | { type: "eject"; destination: string; endpoint: string; reason: "consecutive_5xx" | "consecutive_gateway_failure"; untilMs: number; ejectionCount: number }
+  | { type: "uneject"; destination: string; endpoint: string };
+
+export type EventSink = (e: MeshEvent) => void;

@@ -1,0 +1,139 @@
+// remora's golden metrics (requests by class, latency, retries, ejections, connections,
+// TLS handshakes, certificate expiry), and how each MeshEvent of the outbound path
+// moves them. The sidecar's inbound side updates the same families directly.
+
+import type { MeshEvent } from "../events.ts";
+import type { UpstreamErrorKind } from "../upstream.ts";
+import type { Counter, Gauge, Histogram, Registry } from "./registry.ts";
+
+export interface MeshMetrics {
+  /** code_class: "2xx" .. "5xx". */
+  requests: Counter<"direction" | "destination" | "code_class">;
+  /** Seconds from request to response head, all attempts included. */
+  duration: Histogram<"direction" | "destination">;
+  retries: Counter<"destination">;
+  retriesAbandoned: Counter<"destination">;
+  outlierEjections: Counter<"destination" | "endpoint">;
+  endpointsEjected: Gauge<"destination">;
+  /** result: "new", "reused", "connect_failure", "reset", "timeout", "tls". */
+  upstreamCx: Counter<"destination" | "endpoint" | "result">;
+  /** result: "success", "failure" (outbound); the inbound side adds its own, e.g. "refused". */
+  tlsHandshakes: Counter<"direction" | "result">;
+  /** notAfter of the sidecar's current SVID, Unix seconds. */
+  certExpiry: Gauge<"identity">;
+  inboundDenied: Counter<"reason">;
+}
+
+export function createMeshMetrics(registry: Registry): MeshMetrics {
+  return {
+    requests: registry.counter({
+      name: "remora_requests_total",
+      help: "Requests handled by the sidecar, by direction, destination and response class.",
+      labelNames: ["direction", "destination", "code_class"],
+    }),
+    duration: registry.histogram({
+      name: "remora_request_duration_seconds",
+      help: "Time from receiving a request to its response head, retries included.",
+      labelNames: ["direction", "destination"],
+    }),
+    retries: registry.counter({
+      name: "remora_retries_total",
+      help: "Retries sent, by destination.",
+      labelNames: ["destination"],
+    }),
+    retriesAbandoned: registry.counter({
+      name: "remora_retries_abandoned_total",
+      help: "Requests that lost retry protection (body larger than the retry buffer), by destination.",
+      labelNames: ["destination"],
+    }),
+    outlierEjections: registry.counter({
+      name: "remora_outlier_ejections_total",
+      help: "Endpoints ejected by outlier detection.",
+      labelNames: ["destination", "endpoint"],
+    }),
+    endpointsEjected: registry.gauge({
+      name: "remora_endpoints_ejected",
+      help: "Endpoints currently ejected, by destination.",
+      labelNames: ["destination"],
+    }),
+    upstreamCx: registry.counter({
+      name: "remora_upstream_cx_total",
+      help: "Upstream connections used or attempted, by result.",
+      labelNames: ["destination", "endpoint", "result"],
+    }),
+    tlsHandshakes: registry.counter({
+      name: "remora_tls_handshakes_total",
+      help: "TLS handshakes, by direction and result.",
+      labelNames: ["direction", "result"],
+    }),
+    certExpiry: registry.gauge({
+      name: "remora_cert_expiry_timestamp_seconds",
+      help: "Expiry of the sidecar's certificate, Unix seconds.",
+      labelNames: ["identity"],
+    }),
+    inboundDenied: registry.counter({
+      name: "remora_inbound_denied_total",
+      help: "Inbound connections or requests refused, by reason.",
+      labelNames: ["reason"],
+    }),
+  };
+}
+
+/** "2xx" for 200..299 and so on. */
+export function codeClass(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}
+
+// Failures that say something about the connection; "status" is an HTTP answer on a
+// healthy connection, refused-stream a stream refusal on one, overflow a local limit.
+const CX_RESULT: Partial<Record<UpstreamErrorKind | "status", string>> = {
+  "connect-failure": "connect_failure",
+  reset: "reset",
+  timeout: "timeout",
+  tls: "tls",
+};
+
+/** Applies one outbound event of the request path to the metrics. */
+export function recordEvent(m: MeshMetrics, e: MeshEvent): void {
+  switch (e.type) {
+    case "resolve":
+      // Resolution reports every endpoint's availability, which resynchronises the
+      // gauge with the outlier detector even if an uneject was missed.
+      m.endpointsEjected.set({ destination: e.destination }, e.endpoints.filter((ep) => !ep.available).length);
+      return;
+    case "pick":
+      return;
+    case "connection":
+      m.upstreamCx.inc({ destination: e.destination, endpoint: e.endpoint, result: e.info.reused ? "reused" : "new" });
+      // A new connection that reports a peer identity or a handshake time completed mTLS.
+      if (!e.info.reused && (e.info.peerIdentity !== undefined || e.info.handshakeMs !== undefined)) {
+        m.tlsHandshakes.inc({ direction: "outbound", result: "success" });
+      }
+      return;
+    case "attempt-failed": {
+      const result = CX_RESULT[e.kind];
+      if (result !== undefined) m.upstreamCx.inc({ destination: e.destination, endpoint: e.endpoint, result });
+      if (e.kind === "tls") m.tlsHandshakes.inc({ direction: "outbound", result: "failure" });
+      return;
+    }
+    case "retry":
+      m.retries.inc({ destination: e.destination });
+      return;
+    case "retry-abandoned":
+      m.retriesAbandoned.inc({ destination: e.destination });
+      return;
+    case "response":
+      m.requests.inc({ direction: "outbound", destination: e.destination, code_class: codeClass(e.status) });
+      m.duration.observe({ direction: "outbound", destination: e.destination }, e.durationMs / 1000);
+      return;
+    case "eject":
+      m.outlierEjections.inc({ destination: e.destination, endpoint: e.endpoint });
+      m.endpointsEjected.inc({ destination: e.destination });
+      return;
+    case "uneject": {
+      const now = m.endpointsEjected.get({ destination: e.destination });
+      m.endpointsEjected.set({ destination: e.destination }, Math.max(0, now - 1));
+      return;
+    }
+  }
+}

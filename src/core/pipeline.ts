@@ -1,0 +1,116 @@
+// The outbound request path of a sidecar (and of meshFetch): a pure function of injected
+// interfaces, built from named stages, logical name -> destination -> attempt -> endpoint.
+
+import type { Clock, Random } from "./clock.ts";
+import type { Endpoint } from "./endpoint.ts";
+import type { EventSink } from "./events.ts";
+import type { Policy } from "./policy/types.ts";
+import type { Upstream } from "./upstream.ts";
+import { balance } from "./pipeline/balance.ts";
+import { bufferBody } from "./pipeline/buffer-body.ts";
+import { compose, type RequestContext } from "./pipeline/context.ts";
+import { buildTable, type Destination } from "./pipeline/destination.ts";
+import { endpoint } from "./pipeline/endpoint.ts";
+import { observe } from "./pipeline/observe.ts";
+import { retry } from "./pipeline/retry.ts";
+import { route } from "./pipeline/route.ts";
+import { routeTimeout } from "./pipeline/route-timeout.ts";
+import { send } from "./pipeline/send.ts";
+
+export interface OutboundConfig {
+  policies: readonly Policy[];
+  /** Endpoints per logical destination name; these keys are the routable names. */
+  endpoints: Readonly<Record<string, readonly Endpoint[]>>;
+}
+
+export interface OutboundDeps {
+  send: Upstream;
+  clock: Clock;
+  random: Random;
+  onEvent?: EventSink;
+  /** Used when the request carries no x-request-id header. */
+  requestId?: () => string;
+  /** Policy for a destination that has endpoints but no policy of its own. */
+  defaultPolicy: (destination: string) => Policy;
+}
+
+export interface EndpointStatus {
+  address: string;
+  identity?: string;
+  /** Not ejected by outlier detection. */
+  available: boolean;
+  ejected: boolean;
+  /** When an ejected endpoint returns (the first interval sweep after its ejection time). */
+  ejectedUntilMs?: number;
+  ejectionCount: number;
+  activeRequests: number;
+  consecutive5xx: number;
+}
+
+export interface DestinationStatus {
+  name: string;
+  policy: Policy;
+  endpoints: EndpointStatus[];
+}
+
+export interface Outbound {
+  handle(req: Request): Promise<Response>;
+  /** Atomic swap; balancer and outlier state of endpoints that remain (by address) is kept. */
+  update(config: OutboundConfig): void;
+  destinations(): DestinationStatus[];
+}
+
+export function createOutbound(config: OutboundConfig, deps: OutboundDeps): Outbound {
+  let table: ReadonlyMap<string, Destination> = buildTable(config, new Map(), deps);
+
+  const handler = compose(
+    [
+      observe(deps), //            the final `response` event, whatever answered
+      route((name) => table.get(name), deps), // logical name -> destination; 404 / 503
+      bufferBody(), //             keep a replayable copy of small bodies
+      routeTimeout(deps), //       route.timeout bounds all attempts and back-off: 504
+      retry(deps), //              attempts, retry_on, back-off
+      balance(deps), //            panic threshold, previous hosts, load balancer
+      endpoint(), //               in-flight count, outlier detection
+    ],
+    send(deps.send, deps), //      per-try timeout, fresh body, the injected Upstream
+  );
+
+  return {
+    handle(req) {
+      const ctx: RequestContext = {
+        requestId: req.headers.get("x-request-id") ?? deps.requestId?.() ?? crypto.randomUUID(),
+        startMs: deps.clock.now(),
+        clientSignal: req.signal,
+        body: { kind: "none" },
+        attempts: 0,
+        tried: new Set(),
+      };
+      return handler(req, ctx);
+    },
+    update(next) {
+      table = buildTable(next, table, deps);
+    },
+    destinations() {
+      return [...table.values()].map(status);
+    },
+  };
+}
+
+function status(d: Destination): DestinationStatus {
+  d.outlier?.sweep(d.endpoints);
+  return {
+    name: d.name,
+    policy: d.policy,
+    endpoints: d.endpoints.map((e) => ({
+      address: e.address,
+      ...(e.endpoint.identity !== undefined ? { identity: e.endpoint.identity } : {}),
+      available: !e.health.ejected,
+      ejected: e.health.ejected,
+      ...(e.health.ejectedUntilMs !== undefined ? { ejectedUntilMs: e.health.ejectedUntilMs } : {}),
+      ejectionCount: e.health.ejectionCount,
+      activeRequests: e.activeRequests,
+      consecutive5xx: e.health.consecutive5xx,
+    })),
+  };
+}

@@ -1,0 +1,27 @@
+// Endpoint stage: counts requests in flight (least_request reads it) and feeds each
+// attempt's outcome to outlier detection as soon as the response head or failure is known.
+
+import type { AttemptOutcome } from "../retry/outcome.ts";
+import { UpstreamError } from "../upstream.ts";
+import type { Stage } from "./context.ts";
+import { destinationOf, endpointOf } from "./context.ts";
+
+export function endpoint(): Stage {
+  return (next) => async (req, ctx) => {
+    const destination = destinationOf(ctx);
+    const ep = endpointOf(ctx);
+    const record = (outcome: AttemptOutcome): void => destination.outlier?.record(ep, outcome, destination.endpoints);
+    ep.activeRequests++;
+    try {
+      const res = await next(req, ctx);
+      record({ kind: "status", status: res.status });
+      return res;
+    } catch (e) {
+      // A client that left says nothing about the endpoint.
+      if (e instanceof UpstreamError && !ctx.clientSignal.aborted) record({ kind: e.kind });
+      throw e;
+    } finally {
+      ep.activeRequests--;
+    }
+  };
+}

@@ -1,0 +1,71 @@
+// Retry stage: runs attempts until one answers with a response retry_on does not retry,
+// retries run out, or the route timeout / client stops it. Each attempt picks an endpoint
+// again (the balance stage below), with fully jittered exponential back-off in between.
+
+import type { Clock, Random } from "../clock.ts";
+import type { EventSink } from "../events.ts";
+import { backoffMs } from "../retry/backoff.ts";
+import { isRetriable } from "../retry/classify.ts";
+import { type AttemptOutcome, describeOutcome } from "../retry/outcome.ts";
+import { anySignal, discardResponse } from "../retry/signals.ts";
+import { UpstreamError } from "../upstream.ts";
+import type { Stage } from "./context.ts";
+import { destinationOf } from "./context.ts";
+import { upstreamFailureReply } from "./local-reply.ts";
+
+export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink }): Stage {
+  return (next) => async (req, ctx) => {
+    const destination = destinationOf(ctx);
+    const policy = destination.policy.route.retry;
+    const emit = deps.onEvent ?? (() => {});
+    const base = { requestId: ctx.requestId, destination: destination.name };
+    let maxAttempts = 1 + Math.max(0, policy.numRetries);
+    if (ctx.body.kind === "streamed" && maxAttempts > 1) {
+      // Envoy's retry_or_shadow_abandoned: the body streams through once, unprotected.
+      emit({ type: "retry-abandoned", ...base, reason: ctx.body.reason });
+      maxAttempts = 1;
+    }
+    const stop = anySignal([ctx.clientSignal, ctx.routeSignal]);
+
+    for (let attempt = 1; ; attempt++) {
+      ctx.attempts = attempt;
+      ctx.peerIdentity = undefined;
+      const startedMs = deps.clock.now();
+      let res: Response | undefined;
+      let failure: UpstreamError | undefined;
+      try {
+        res = await next(req, ctx);
+      } catch (e) {
+        if (!(e instanceof UpstreamError)) throw e;
+        failure = e;
+      }
+      const outcome: AttemptOutcome = res !== undefined ? { kind: "status", status: res.status } : { kind: failure?.kind ?? "reset" };
+      const retriable = isRetriable(outcome, policy);
+      if (res !== undefined && !retriable) return res;
+
+      emit({
+        type: "attempt-failed",
+        ...base,
+        endpoint: ctx.endpoint?.address ?? "",
+        attempt,
+        kind: outcome.kind,
+        ...(res !== undefined ? { status: res.status } : {}),
+        message: failure?.message ?? `endpoint answered ${res?.status}`,
+        durationMs: deps.clock.now() - startedMs,
+      });
+      // Route timeout and client abort are final; the stages above turn them into answers.
+      if (stop.aborted) {
+        if (res !== undefined) discardResponse(res);
+        throw stop.reason;
+      }
+      if (!retriable || attempt >= maxAttempts) {
+        if (res !== undefined) return res;
+        return upstreamFailureReply(outcome.kind === "status" ? "reset" : outcome.kind, ctx.endpoint?.address ?? "", failure?.message ?? "");
+      }
+      if (res !== undefined) discardResponse(res);
+      const wait = backoffMs(attempt, policy.backoff, deps.random);
+      emit({ type: "retry", ...base, attempt: attempt + 1, reason: describeOutcome(outcome), backoffMs: wait });
+      await deps.clock.sleep(wait, stop);
+    }
+  };
+}

@@ -1,0 +1,70 @@
+// Innermost stage: one attempt to one endpoint through the injected Upstream, with a
+// fresh copy of the body and a signal that fires on per-try timeout, route timeout or the
+// client leaving. Whatever goes wrong comes out as an UpstreamError with a kind.
+
+import { attemptRequest } from "../body.ts";
+import type { Clock } from "../clock.ts";
+import type { EventSink } from "../events.ts";
+import type { RoutePolicy } from "../policy/types.ts";
+import { deadline, discardResponse, untilAborted } from "../retry/signals.ts";
+import { type Upstream, UpstreamError } from "../upstream.ts";
+import type { Handler } from "./context.ts";
+import { destinationOf, endpointOf } from "./context.ts";
+
+/** Envoy ignores a per-try timeout that is not below the route timeout. */
+export function effectivePerTryMs(route: RoutePolicy): number | undefined {
+  const ms = route.retry.perTryTimeoutMs;
+  if (ms === undefined || ms <= 0) return undefined;
+  if (route.timeoutMs > 0 && ms >= route.timeoutMs) return undefined;
+  return ms;
+}
+
+export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSink }): Handler {
+  return async (req, ctx) => {
+    const destination = destinationOf(ctx);
+    const ep = endpointOf(ctx);
+    const route = destination.policy.route;
+    const attempt = ctx.attempts;
+    const controller = new AbortController();
+    const forward = (s: AbortSignal | undefined): void => {
+      if (s === undefined) return;
+      if (s.aborted) controller.abort(s.reason);
+      else s.addEventListener("abort", () => controller.abort(s.reason), { once: true, signal: controller.signal });
+    };
+    forward(ctx.clientSignal);
+    forward(ctx.routeSignal);
+    const perTryMs = effectivePerTryMs(route);
+    let perTryExpired = false;
+    // The per-try timeout only covers the wait for the response head (Envoy), so it is
+    // cancelled once the head arrives and never cuts a streaming body.
+    const perTry =
+      perTryMs === undefined
+        ? undefined
+        : deadline(deps.clock.sleep.bind(deps.clock), perTryMs, () => {
+            perTryExpired = true;
+            controller.abort(new DOMException(`per_try_timeout of ${perTryMs} ms expired`, "TimeoutError"));
+          });
+    try {
+      const attemptReq = attemptRequest(req, ctx.body, controller.signal);
+      const pending = upstream(attemptReq, ep.endpoint, {
+        signal: controller.signal,
+        tls: route.tls.mode,
+        onConnection: (info) => {
+          if (ctx.attempts !== attempt) return;
+          if (info.peerIdentity !== undefined) ctx.peerIdentity = info.peerIdentity;
+          deps.onEvent?.({ type: "connection", requestId: ctx.requestId, destination: destination.name, endpoint: ep.address, attempt, info });
+        },
+      });
+      return await untilAborted(pending, controller.signal, discardResponse);
+    } catch (e) {
+      if (ctx.clientSignal.aborted) throw ctx.clientSignal.reason;
+      if (perTryExpired) throw new UpstreamError("timeout", ep.address, `No response head from ${ep.address} within per_try_timeout (${perTryMs} ms).`);
+      if (ctx.routeSignal?.aborted) throw new UpstreamError("timeout", ep.address, `No response head from ${ep.address} before the route timeout (${route.timeoutMs} ms) expired.`);
+      if (e instanceof UpstreamError) throw e;
+      // An adapter that threw something untyped: the exchange broke without a response.
+      throw new UpstreamError("reset", ep.address, `Request to ${ep.address} failed: ${e instanceof Error ? e.message : String(e)}.`, { cause: e });
+    } finally {
+      perTry?.cancel();
+    }
+  };
+}

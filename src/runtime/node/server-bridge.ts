@@ -1,0 +1,93 @@
+// Converts between node:http's IncomingMessage/ServerResponse and web Request/Response,
+// streaming both bodies with backpressure.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { hopByHopNames } from "./hop-by-hop.ts";
+
+export class BadRequestTarget extends Error {}
+
+/**
+ * Origin-form targets ("/charge") get the Host header (or the listener's address) as
+ * authority; absolute-form targets ("http://payments/charge", what `curl -x` sends to a
+ * proxy) are taken as they are, and RFC 9112 §3.2.2 says they win over Host.
+ */
+export function toWebRequest(req: IncomingMessage, scheme: "http" | "https", fallbackAuthority: string, signal: AbortSignal): Request {
+  const target = req.url ?? "/";
+  let url: string;
+  if (/^https?:\/\//i.test(target)) url = target;
+  else if (target.startsWith("/")) url = `${scheme}://${req.headers.host || fallbackAuthority}${target}`;
+  else throw new BadRequestTarget(`request target "${target}" is not supported`);
+
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+
+  // RFC 9112 §6.3: without Transfer-Encoding or a non-zero Content-Length there is no body.
+  const method = req.method ?? "GET";
+  const length = req.headers["content-length"];
+  const hasBody = method !== "GET" && method !== "HEAD" &&
+    (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0"));
+  const body = hasBody ? (Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>) : null;
+  return new Request(url, { method, headers, body, signal, duplex: "half" } as RequestInit);
+}
+
+export async function writeWebResponse(res: ServerResponse, response: Response, isHead: boolean, closeAfter: boolean): Promise<void> {
+  const body = response.body;
+  try {
+    const drop = hopByHopNames(response.headers.get("connection"));
+    res.statusCode = response.status;
+    if (response.statusText) res.statusMessage = response.statusText;
+    for (const [name, value] of response.headers) {
+      if (!drop.has(name) && name !== "set-cookie") res.setHeader(name, value);
+    }
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length > 0) res.setHeader("set-cookie", cookies);
+    if (closeAfter) res.setHeader("connection", "close");
+  } catch (err) {
+    await body?.cancel(err).catch(() => {});
+    throw err;
+  }
+
+  if (!body || isHead || response.status === 204 || response.status === 304) {
+    await body?.cancel().catch(() => {});
+    res.end();
+    return;
+  }
+  // Without a length the body may trickle (SSE, long-poll): let the client see the head now.
+  if (!res.hasHeader("content-length")) res.flushHeaders();
+
+  const reader = body.getReader();
+  const onClose = () => { if (!res.writableFinished) reader.cancel(new Error("client went away")).catch(() => {}); };
+  res.once("close", onClose);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) return;
+      if (!res.write(value)) await drained(res);
+    }
+    res.end();
+  } catch {
+    // Upstream body failed midway: cut the connection so the client cannot take a
+    // truncated body for a whole one.
+    reader.cancel().catch(() => {});
+    res.destroy();
+  } finally {
+    res.off("close", onClose);
+  }
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      res.off("drain", onDrain);
+      res.off("close", onClose);
+      if (err) reject(err); else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error("client went away"));
+    res.once("drain", onDrain);
+    res.once("close", onClose);
+  });
+}

@@ -1,0 +1,79 @@
+// The one interface every runtime adapter (node, bun, deno) implements. Adapters are
+// thin: they move bytes and run TLS handshakes; every decision (what is retriable,
+// whether a peer identity is acceptable) is made by the core through injected functions.
+
+import type { Upstream } from "../core/upstream.ts";
+
+/** PEM material for one side of mTLS. Read on each new connection, so a swap takes effect at once. */
+export interface TlsMaterial {
+  /** Leaf first, then any intermediates. */
+  certPem: string;
+  keyPem: string;
+  /** Trust bundle: one or more root certificates (several during a root rotation). */
+  bundlePem: string;
+}
+
+/**
+ * Verifies a peer after the TLS library has checked its chain against the bundle:
+ * receives the peer chain (DER, leaf first) and returns its SPIFFE ID, or throws a
+ * RemoraError(ERR_SVID_INVALID | ERR_PEER_IDENTITY) with a sentence naming the peer.
+ */
+export type PeerVerifier = (chainDer: Uint8Array[], expectedIdentity?: string) => Promise<string>;
+
+/** Inbound acceptance (Istio PeerAuthentication names). */
+export type InboundMode = "STRICT" | "PERMISSIVE" | "DISABLE";
+
+export interface ConnInfo {
+  remoteAddress: string;
+  remotePort: number;
+  /** True when the request came over mTLS with a verified client certificate. */
+  mtls: boolean;
+  /** The caller's verified SPIFFE ID (mTLS only). */
+  peerIdentity?: string;
+}
+
+export type Handler = (req: Request, info: ConnInfo) => Promise<Response>;
+
+export interface ServeOptions {
+  /** "host:port"; port 0 picks a free one (see Listener.port). */
+  listen: string;
+  handler: Handler;
+  /** Absent: plain HTTP only. */
+  tls?: {
+    material: () => TlsMaterial;
+    verifyPeer: PeerVerifier;
+    mode: InboundMode;
+    /** Called for each refused handshake, with a sentence naming the peer address. */
+    onRefused?: (reason: string, remote: string) => void;
+  };
+}
+
+export interface Listener {
+  readonly address: string;
+  readonly port: number;
+  /** Rebuild the TLS context from `material()` now (certificate rotation); live connections keep theirs. */
+  reloadTls(): void;
+  /** Stop accepting; resolve when in-flight requests are done or `graceMs` passed. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface UpstreamFactoryOptions {
+  material: () => TlsMaterial;
+  verifyPeer: PeerVerifier;
+  /** Idle keep-alive connections are closed after this many ms. */
+  idleTimeoutMs?: number;
+}
+
+export interface MeshUpstream {
+  send: Upstream;
+  /** Drop pooled connections so new ones use fresh TLS material (rotation). */
+  reloadTls(): void;
+  close(): void;
+}
+
+export interface Runtime {
+  readonly name: "node" | "bun" | "deno";
+  readonly version: string;
+  serve(options: ServeOptions): Promise<Listener>;
+  createUpstream(options: UpstreamFactoryOptions): MeshUpstream;
+}

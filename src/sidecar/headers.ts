@@ -1,0 +1,32 @@
+// Header rules at the sidecar boundary: hop-by-hop headers end at each hop (RFC 9110
+// §7.6.1), and caller identity is asserted only by the sidecar that verified it.
+
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/** A copy of `req` with the given header edits; the body streams through untouched. */
+export function rewriteRequest(req: Request, edit: (h: Headers) => void): Request {
+  const headers = new Headers(req.headers);
+  for (const name of headers.get("connection")?.split(",") ?? []) headers.delete(name.trim());
+  for (const name of HOP_BY_HOP) headers.delete(name);
+  edit(headers);
+  const hasBody = req.body !== null && req.method !== "GET" && req.method !== "HEAD";
+  return new Request(req.url, {
+    method: req.method,
+    headers,
+    body: hasBody ? req.body : null,
+    signal: req.signal,
+    redirect: "manual",
+    // Required by the fetch spec's implementations for a streaming request body.
+    ...(hasBody ? { duplex: "half" } : {}),
+  } as RequestInit);
+}
+
+/**
+ * Envoy's x-forwarded-client-cert, reduced to the SPIFFE IDs: `By` is this sidecar,
+ * `URI` the verified caller. Any incoming value is dropped first: only the sidecar that
+ * terminated mTLS may vouch for the caller.
+ */
+export function setClientCertHeader(h: Headers, own: string, peer: string | undefined): void {
+  h.delete("x-forwarded-client-cert");
+  if (peer) h.set("x-forwarded-client-cert", `By=${own};URI=${peer}`);
+}

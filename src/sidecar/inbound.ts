@@ -1,0 +1,73 @@
+// The inbound side of a sidecar: requests arriving from other sidecars (mTLS already
+// terminated and the caller verified by the listener) are forwarded over loopback to the
+// local app, with the caller's identity attached for the app.
+
+import type { Clock } from "../core/clock.ts";
+import type { MeshMetrics } from "../core/metrics/mesh-metrics.ts";
+import type { Handler, InboundMode, MeshUpstream } from "../runtime/types.ts";
+import type { Logger } from "./logger.ts";
+import { UpstreamError } from "../core/upstream.ts";
+import { nextHop } from "../core/trace/traceparent.ts";
+import { rewriteRequest, setClientCertHeader } from "./headers.ts";
+
+export interface InboundDeps {
+  app: string;
+  mode: InboundMode;
+  upstream: MeshUpstream;
+  metrics: MeshMetrics;
+  clock: Clock;
+  log: Logger;
+  ownId: () => string;
+}
+
+export function createInboundHandler(d: InboundDeps): Handler {
+  const endpoint = { address: d.app };
+  return async (req, info) => {
+    const start = d.clock.now();
+    const hop = nextHop(req.headers);
+    const forwarded = rewriteRequest(req, (h) => {
+      setClientCertHeader(h, d.ownId(), info.mtls ? info.peerIdentity : undefined);
+      h.set("traceparent", hop.traceparent);
+      if (hop.tracestate) h.set("tracestate", hop.tracestate);
+      else h.delete("tracestate");
+    });
+    let res: Response;
+    let failure: string | undefined;
+    try {
+      res = await d.upstream.send(forwarded, endpoint, { signal: req.signal, tls: "DISABLE" });
+    } catch (e) {
+      if (!(e instanceof UpstreamError)) throw e;
+      failure = e.kind;
+      // Envoy's answer when the local app fails before a response head: 503, with the
+      // reason in a header so the caller's sidecar and an operator can tell why.
+      res = new Response(`remora: local app ${d.app} failed: ${e.kind}\n`, {
+        status: 503,
+        headers: { "content-type": "text/plain; charset=utf-8", "x-remora-upstream-failure": e.kind },
+      });
+    }
+    const seconds = (d.clock.now() - start) / 1000;
+    d.metrics.requests.inc({ direction: "inbound", destination: "app", code_class: `${Math.floor(res.status / 100)}xx` });
+    d.metrics.duration.observe({ direction: "inbound", destination: "app" }, seconds);
+    const url = new URL(req.url);
+    d.log.info(
+      {
+        direction: "inbound",
+        method: req.method,
+        authority: url.host,
+        path: url.pathname,
+        status: res.status,
+        duration_ms: seconds * 1000,
+        upstream: d.app,
+        peer: info.peerIdentity,
+        mtls: info.mtls,
+        remote: `${info.remoteAddress}:${info.remotePort}`,
+        failure,
+        trace_id: hop.traceId,
+        span_id: hop.spanId,
+        parent_span_id: hop.parentSpanId,
+      },
+      "access",
+    );
+    return res;
+  };
+}

@@ -1,0 +1,228 @@
+// One sidecar: the outbound listener (app -> mesh), the inbound listener (mesh -> app,
+// mTLS terminated here) and the admin server, wired to the core pipeline. Settings can
+// be swapped in place: policies and endpoints atomically, certificates without
+// dropping a connection.
+
+import type { Clock, Random } from "../core/clock.ts";
+import type { EventSink, MeshEvent } from "../core/events.ts";
+import type { Policy } from "../core/policy/types.ts";
+import type { Listener, MeshUpstream, Runtime, TlsMaterial } from "../runtime/types.ts";
+import type { EndpointMap, InboundSettings, ListenerSettings } from "./config.ts";
+import type { Logger } from "./logger.ts";
+import { createOutbound, type Outbound } from "../core/pipeline.ts";
+import { defaultPolicy } from "../core/policy/defaults.ts";
+import { certificateInfo, createPeerVerifier, trustBundleFromPem, type TrustBundle } from "../core/identity/svid.ts";
+import { Registry } from "../core/metrics/registry.ts";
+import { createMeshMetrics, recordEvent, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
+import { nextHop } from "../core/trace/traceparent.ts";
+import { RemoraError } from "../core/errors.ts";
+import { rewriteRequest, setClientCertHeader } from "./headers.ts";
+import { createInboundHandler } from "./inbound.ts";
+import { createAdminHandler } from "./admin.ts";
+
+export interface MeshSettings {
+  policies: Policy[];
+  endpoints: EndpointMap;
+  /** Opaque version label shown on /config (file mtime, control-plane version). */
+  version: string;
+}
+
+export interface SidecarSettings {
+  identity: TlsMaterial;
+  trustDomain?: string;
+  inbound?: InboundSettings;
+  outbound: ListenerSettings;
+  admin: ListenerSettings;
+  mesh: MeshSettings;
+  /** How long close() lets in-flight requests finish. */
+  drainMs: number;
+}
+
+export interface SidecarDeps {
+  runtime: Runtime;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  /** Every outbound MeshEvent, for embedding programs and the demo's narration. */
+  onEvent?: EventSink;
+}
+
+export interface IdentityStatus {
+  id: string;
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface Sidecar {
+  readonly identity: () => IdentityStatus;
+  readonly outbound: Listener;
+  readonly inbound: Listener | undefined;
+  readonly admin: Listener;
+  readonly metrics: Registry;
+  readonly pipeline: Outbound;
+  applyMesh(mesh: MeshSettings): void;
+  setIdentity(material: TlsMaterial): void;
+  close(): Promise<void>;
+}
+
+export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps): Promise<Sidecar> {
+  const { runtime, clock, log } = deps;
+  let material = settings.identity;
+  let own = describeIdentity(material);
+  const trustDomain = settings.trustDomain ?? new URL(own.id).host;
+  let bundle: TrustBundle = trustBundleFromPem(material.bundlePem, trustDomain);
+  const verifyPeer = createPeerVerifier(() => bundle, clock, trustDomain);
+
+  const registry = new Registry();
+  const metrics = createMeshMetrics(registry);
+  metrics.certExpiry.set({ identity: own.id }, own.notAfter / 1000);
+
+  let mesh = settings.mesh;
+  const requests = new Map<string, MeshEvent[]>();
+  const onEvent: EventSink = (e) => {
+    recordEvent(metrics, e);
+    if ("requestId" in e) requests.get(e.requestId)?.push(e);
+    if (e.type === "eject") log.warn({ destination: e.destination, endpoint: e.endpoint, reason: e.reason, until: new Date(e.untilMs).toISOString(), ejections: e.ejectionCount }, "endpoint ejected");
+    if (e.type === "uneject") log.info({ destination: e.destination, endpoint: e.endpoint }, "endpoint returned");
+    deps.onEvent?.(e);
+  };
+
+  const meshUpstream: MeshUpstream = runtime.createUpstream({ material: () => material, verifyPeer });
+  const appUpstream: MeshUpstream = runtime.createUpstream({ material: () => material, verifyPeer });
+  const pipeline = createOutbound(
+    { policies: mesh.policies, endpoints: mesh.endpoints },
+    {
+      send: meshUpstream.send,
+      clock,
+      random: deps.random,
+      onEvent,
+      defaultPolicy,
+      requestId: () => crypto.randomUUID(),
+    },
+  );
+
+  const opened: Listener[] = [];
+  try {
+    const outbound = await runtime.serve({
+      listen: settings.outbound.listen,
+      handler: async (req) => {
+        const start = clock.now();
+        const hop = nextHop(req.headers);
+        const requestId = req.headers.get("x-request-id") ?? crypto.randomUUID();
+        const events: MeshEvent[] = [];
+        requests.set(requestId, events);
+        const forwarded = rewriteRequest(req, (h) => {
+          h.set("x-request-id", requestId);
+          h.set("traceparent", hop.traceparent);
+          if (hop.tracestate) h.set("tracestate", hop.tracestate);
+          else h.delete("tracestate");
+        });
+        try {
+          return await pipeline.handle(forwarded);
+        } finally {
+          requests.delete(requestId);
+          const final = events.findLast((e) => e.type === "response");
+          const url = new URL(req.url);
+          log.info(
+            {
+              direction: "outbound",
+              method: req.method,
+              authority: url.host,
+              path: url.pathname,
+              status: final?.type === "response" ? final.status : undefined,
+              duration_ms: clock.now() - start,
+              upstream: final?.type === "response" ? final.endpoint : undefined,
+              attempts: final?.type === "response" ? final.attempts : 0,
+              peer: final?.type === "response" ? final.peerIdentity : undefined,
+              trace_id: hop.traceId,
+              span_id: hop.spanId,
+              parent_span_id: hop.parentSpanId,
+              request_id: requestId,
+            },
+            "access",
+          );
+        }
+      },
+    });
+    opened.push(outbound);
+
+    let inbound: Listener | undefined;
+    let admin!: Listener;
+    if (settings.inbound) {
+      const inb = settings.inbound;
+      inbound = await runtime.serve({
+        listen: inb.listen,
+        handler: createInboundHandler({ app: inb.app, mode: inb.mode, upstream: appUpstream, metrics, clock, log, ownId: () => own.id }),
+        tls: {
+          material: () => material,
+          verifyPeer,
+          mode: inb.mode,
+          onRefused: (reason, remote) => {
+            metrics.inboundDenied.inc({ reason: "handshake" });
+            metrics.tlsHandshakes.inc({ direction: "inbound", result: "refused" });
+            log.warn({ remote, reason }, "inbound mTLS refused");
+          },
+        },
+      });
+      opened.push(inbound);
+    }
+
+    const sidecar: Sidecar = {
+      identity: () => own,
+      outbound,
+      inbound,
+      get admin() {
+        return admin;
+      },
+      metrics: registry,
+      pipeline,
+      applyMesh(next) {
+        pipeline.update({ policies: next.policies, endpoints: next.endpoints });
+        mesh = next;
+        log.info({ version: next.version, destinations: Object.keys(next.endpoints).length, policies: next.policies.length }, "config applied");
+      },
+      setIdentity(next) {
+        const info = describeIdentity(next);
+        material = next;
+        own = info;
+        bundle = trustBundleFromPem(next.bundlePem, trustDomain);
+        inbound?.reloadTls();
+        meshUpstream.reloadTls();
+        metrics.certExpiry.set({ identity: info.id }, info.notAfter / 1000);
+        log.info({ identity: info.id, serial: info.serial, not_after: new Date(info.notAfter).toISOString() }, "certificate loaded");
+      },
+      async close() {
+        // Stop taking new work on every listener at once, then let in-flight requests finish.
+        await Promise.all(opened.map((l) => l.close(settings.drainMs)));
+        meshUpstream.close();
+        appUpstream.close();
+      },
+    };
+
+    admin = await runtime.serve({
+      listen: settings.admin.listen,
+      handler: createAdminHandler({
+        sidecar,
+        clock,
+        settings: () => ({ ...settings, mesh }),
+      }),
+    });
+    opened.push(admin);
+    log.info({ identity: own.id, outbound: outbound.address, inbound: inbound?.address, admin: admin.address, runtime: `${runtime.name} ${runtime.version}` }, "sidecar ready");
+    return sidecar;
+  } catch (e) {
+    await Promise.all(opened.map((l) => l.close(0)));
+    meshUpstream.close();
+    appUpstream.close();
+    throw e;
+  }
+}
+
+function describeIdentity(m: TlsMaterial): IdentityStatus {
+  const info = certificateInfo(m.certPem);
+  if (!info.id) throw new RemoraError("ERR_SVID_INVALID", "the identity certificate has no spiffe:// URI SAN, so it is not an SVID");
+  return { id: info.id, serial: info.serial, notBefore: info.notBefore, notAfter: info.notAfter };
+}
+
+export type { MeshMetrics };
