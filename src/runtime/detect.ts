@@ -3,24 +3,33 @@
 
 import type { Runtime } from "./types.ts";
 
-export type RuntimeName = Runtime["name"];
+interface RuntimeGlobals {
+  Bun?: { version: string };
+  Deno?: { version: { deno: string } };
+}
 
-export function detectRuntime(): RuntimeName {
-  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+export function detectRuntime(): Runtime["name"] {
+  const g = globalThis as RuntimeGlobals;
   if (g.Bun !== undefined) return "bun";
   if (g.Deno !== undefined) return "deno";
   return "node";
 }
 
 export async function loadRuntime(): Promise<Runtime> {
+  const { nodeRuntime } = await import("./node.ts");
+  const g = globalThis as RuntimeGlobals;
+  // No native Bun or Deno adapters yet. Both implement node:tls, node:http and node:https
+  // well enough to run the node adapter (DESIGN.md, "Runtime facts"): Bun.serve cannot
+  // show the caller's certificate and Deno's fetch rejects SVIDs without a DNS name, so
+  // node: modules are the working path for now. Known gap: Bun 1.4's node:https server
+  // exposes no peer certificate, so mTLS listeners refuse every caller there.
+  // name/version report the runtime actually running, not the adapter.
   switch (detectRuntime()) {
-    // No native adapters yet. Bun and Deno both implement node:tls, node:http and
-    // node:https well enough to run the node adapter (DESIGN.md, "Runtime facts"): Bun's
-    // own Bun.serve cannot show the caller's certificate and Deno's fetch rejects SVIDs
-    // without a DNS name, so node: modules are the working path on both for now.
     case "bun":
+      return { ...nodeRuntime, name: "bun", version: g.Bun!.version };
     case "deno":
+      return { ...nodeRuntime, name: "deno", version: g.Deno!.version.deno };
     case "node":
-      return (await import("./node.ts")).nodeRuntime;
+      return nodeRuntime;
   }
 }

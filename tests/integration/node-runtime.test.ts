@@ -6,9 +6,11 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
+import type { TLSSocket } from "node:tls";
 import { isRemoraError } from "../../src/core/errors.ts";
 import { UpstreamError, type ConnectionInfo, type UpstreamErrorKind } from "../../src/core/upstream.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
+import { createUpstream } from "../../src/runtime/node/upstream.ts";
 import type { ConnInfo, Handler, Listener, MeshUpstream, ServeOptions, TlsMaterial } from "../../src/runtime/types.ts";
 import { mintTestPki, ORDERS_ID, OTHER_ID, PAYMENTS_ID, type TestPki } from "./helpers/certs.ts";
 import { closedPort, deferred, rawRequest } from "./helpers/loopback.ts";
@@ -61,7 +63,7 @@ async function rejectsWithKind(promise: Promise<unknown>, kind: UpstreamErrorKin
 
 const signal = () => AbortSignal.timeout(5_000);
 
-describe("plain listener", () => {
+describe("plain listener", { timeout: 20_000 }, () => {
   test("round trip streams both bodies and keeps headers, including several set-cookie", async () => {
     await withResources(async ({ listener }) => {
       const firstPartRead = deferred();
@@ -218,7 +220,7 @@ describe("plain listener", () => {
   });
 });
 
-describe("mTLS listener and upstream", () => {
+describe("mTLS listener and upstream", { timeout: 20_000 }, () => {
   test("round trip: both sides see the other's SPIFFE ID; Host and body pass, hop-by-hop headers do not", async () => {
     await withResources(async ({ listener, upstream }) => {
       let seen: { req: Request; info: ConnInfo; body: string } | undefined;
@@ -436,6 +438,31 @@ describe("mTLS listener and upstream", () => {
     });
   });
 
+  test("SIMPLE upstream verifies the server's chain and identity without presenting a certificate", async () => {
+    await withResources(async ({ upstream }) => {
+      let clientCert: unknown;
+      const server = https.createServer({ cert: pki.payments.certPem, key: pki.payments.keyPem }, (req, res) => {
+        const socket = req.socket as TLSSocket;
+        // Bun's node:https server has no getPeerCertificate; there the check is skipped.
+        clientCert = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate() : {};
+        res.end("simple");
+      });
+      const port = await listen(server);
+      try {
+        const seen: ConnectionInfo[] = [];
+        const res = await upstream().send(new Request("http://payments/"), { address: `127.0.0.1:${port}`, identity: PAYMENTS_ID }, {
+          signal: signal(), tls: "SIMPLE", onConnection: (c) => seen.push(c),
+        });
+        assert.equal(await res.text(), "simple");
+        assert.equal(seen[0]?.peerIdentity, PAYMENTS_ID);
+        assert.deepEqual(clientCert, {});
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    });
+  });
+
   test("DISABLE upstream streams plain HTTP to a plain listener", async () => {
     await withResources(async ({ listener, upstream }) => {
       const l = await listener({ listen: LOOPBACK, handler: async (req) => new Response(req.body, { headers: { "x-len": req.headers.get("content-length") ?? "chunked" } }) });
@@ -454,7 +481,22 @@ describe("mTLS listener and upstream", () => {
   });
 });
 
-describe("upstream failures", () => {
+describe("upstream failures", { timeout: 20_000 }, () => {
+
+  test("a request body that fails midway rejects with its own error, not an UpstreamError", async () => {
+    await withResources(async ({ listener, upstream }) => {
+      const l = await listener({ listen: LOOPBACK, handler: async (req) => new Response(await req.text()) });
+      const broken = new Error("downstream client went away");
+      let sent = false;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (!sent) { sent = true; c.enqueue(new TextEncoder().encode("partial")); } else c.error(broken);
+        },
+      });
+      const pending = upstream().send(new Request("http://orders/", { method: "POST", body, duplex: "half" } as RequestInit), { address: l.address }, { signal: signal(), tls: "DISABLE" });
+      await assert.rejects(pending, (err) => err === broken);
+    });
+  });
   test("ECONNREFUSED is a connect-failure naming the address", async () => {
     await withResources(async ({ upstream }) => {
       const address = `127.0.0.1:${await closedPort()}`;
@@ -474,6 +516,19 @@ describe("upstream failures", () => {
         server.close();
       }
     });
+  });
+
+  test("a handshake that never completes is a connect-failure after connectTimeoutMs", async () => {
+    const server = net.createServer(() => {}); // accepts TCP, never answers the ClientHello
+    const port = await listen(server);
+    const u = createUpstream({ material: () => pki.material(pki.orders), verifyPeer: sanVerifier().verify, connectTimeoutMs: 100 });
+    try {
+      const err = await rejectsWithKind(u.send(new Request("http://payments/"), { address: `127.0.0.1:${port}`, identity: PAYMENTS_ID }, { signal: signal(), tls: "MUTUAL" }), "connect-failure");
+      assert.match(err.message, /no connection within 100 ms/);
+    } finally {
+      u.close();
+      server.close();
+    }
   });
 
   test("an mTLS server that resets after reading the request is a reset", async () => {

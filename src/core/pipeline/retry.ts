@@ -50,7 +50,7 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
         attempt,
         kind: outcome.kind,
         ...(res !== undefined ? { status: res.status } : {}),
-        message: failure?.message ?? `endpoint answered ${res?.status}`,
+        message: failure?.message ?? answered(res),
         durationMs: deps.clock.now() - startedMs,
       });
       // Route timeout and client abort are final; the stages above turn them into answers.
@@ -68,4 +68,10 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
       await deps.clock.sleep(wait, stop);
     }
   };
+}
+
+/** "endpoint answered 503", plus the reason when the peer sidecar reported its app's failure. */
+function answered(res: Response | undefined): string {
+  const why = res?.headers.get("x-remora-upstream-failure");
+  return `endpoint answered ${res?.status}${why ? `: its app failed (${why})` : ""}`;
 }

@@ -1,7 +1,7 @@
 // From a policy document (or a YAML file of them) to the normalised Policy the request
 // path uses, and back to the document form for showing the active config.
 
-import { isScalar, parseAllDocuments } from "yaml";
+import { parseYamlDocuments } from "../yaml-doc.ts";
 import { formatDuration } from "../duration.ts";
 import { RemoraError } from "../errors.ts";
 import { invalid, validate } from "../validation.ts";
@@ -118,29 +118,12 @@ function outlierPolicy(o: CheckedOutlier, options: ValidateOptions): OutlierPoli
  * column; a destination defined twice is an error.
  */
 export function parsePolicies(yamlText: string, source?: string): Policy[] {
-  const docs = parseAllDocuments(yamlText);
-  const list = Array.isArray(docs) ? docs : [];
-  // A document holding only comments (or nothing) between two `---` has null contents.
-  const nonEmpty = list.filter((d) => d.errors.length > 0 || (d.contents !== null && !(isScalar(d.contents) && d.contents.value === null)));
+  const docs = parseYamlDocuments(yamlText, source, "ERR_POLICY_INVALID");
   const policies: Policy[] = [];
   const seen = new Map<string, number>();
-  nonEmpty.forEach((doc, i) => {
-    const [error] = doc.errors;
-    if (error !== undefined) {
-      const pos = error.linePos?.[0];
-      const where = pos === undefined ? source : source === undefined ? `line ${pos.line}, column ${pos.col}` : `${source}:${pos.line}:${pos.col}`;
-      const what = error.message.replace(/ at line \d+, column \d+:[\s\S]*$/, "");
-      throw new RemoraError("ERR_POLICY_INVALID", `${where === undefined ? "" : `${where}: `}invalid YAML: ${what}`, { cause: error });
-    }
-    const label = nonEmpty.length > 1 ? `${source ?? "policy"} (document ${i + 1})` : source;
-    let js: unknown;
-    try {
-      js = doc.toJS();
-    } catch (e) {
-      // e.g. an alias bomb refused by the yaml library's maxAliasCount.
-      throw new RemoraError("ERR_POLICY_INVALID", `${label ?? "policy"}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
-    const policy = parsePolicy(js, label);
+  docs.forEach((doc, i) => {
+    const label = docs.length > 1 ? `${source ?? "policy"} (document ${i + 1})` : source;
+    const policy = parsePolicy(doc, label);
     const earlier = seen.get(policy.route.destination);
     if (earlier !== undefined) {
       throw new RemoraError(

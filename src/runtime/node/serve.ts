@@ -12,7 +12,7 @@ import { readPeerChain } from "./peer-chain.ts";
 import { BadRequestTarget, toWebRequest, writeWebResponse } from "./server-bridge.ts";
 
 const TLS_HANDSHAKE_RECORD = 0x16;
-/** Longer than any client idle timeout we expect (ours is 4 s, Envoy's 1 h is cut by this), so clients close first. */
+/** Well above our upstream's 4 s idle timeout, so callers close idle connections first (no keep-alive race). */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** A PERMISSIVE connection that sends nothing is dropped after this long. */
 const FIRST_BYTE_TIMEOUT_MS = 30_000;
@@ -29,7 +29,9 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   let closing = false;
   let authority = options.listen;
 
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void handle(req, res);
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    handle(req, res).catch(() => res.destroy());
+  };
   const httpOptions: http.ServerOptions = { requireHostHeader: false, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS };
   const plain = http.createServer(httpOptions, onRequest);
   let secure: https.Server | undefined;
@@ -138,7 +140,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     } catch {
       // The handler owns error reporting; here we only keep the connection honest.
       if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("internal error\n");
+        res.writeHead(500, { "content-type": "text/plain; charset=utf-8", ...(closing ? { connection: "close" } : {}) }).end("internal error\n");
       } else {
         res.destroy();
       }

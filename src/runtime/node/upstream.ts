@@ -132,7 +132,6 @@ function exchange(req: Request, target: ConnectTarget, via: Via, opts: UpstreamO
     let response: http.IncomingMessage | undefined;
     let settled = false;
     let reused = false;
-    let bodyError: unknown;
     const settle = (err: unknown, value?: Response) => {
       if (settled) return;
       settled = true;
@@ -178,7 +177,6 @@ function exchange(req: Request, target: ConnectTarget, via: Via, opts: UpstreamO
     outgoing.on("error", (err) => {
       if (response || settled) return; // a body error reaches the stream instead
       if (err instanceof UpstreamError) settle(err); // from openConnection: connect-failure or tls
-      else if (bodyError !== undefined) settle(bodyError);
       else if (reused && replayable) settle(new StaleConnection(err.message, { cause: err }));
       else settle(exchangeError(err, address));
     });
@@ -196,8 +194,10 @@ function exchange(req: Request, target: ConnectTarget, via: Via, opts: UpstreamO
 
     if (req.body === null) outgoing.end();
     else {
+      // A failing request body (the downstream client went away) is not the upstream's
+      // fault: it propagates as it is, never as an UpstreamError.
       pumpBody(req.body, outgoing).catch((err: unknown) => {
-        bodyError = err;
+        settle(err ?? new Error("the request body failed"));
         outgoing.destroy();
       });
     }
