@@ -43,6 +43,12 @@ export interface ServeOptions {
     material: () => TlsMaterial;
     verifyPeer: PeerVerifier;
     mode: InboundMode;
+    /**
+     * "require" (default): a client certificate is mandatory on TLS connections (a sidecar's
+     * inbound). "request": asked for, verified when presented, optional otherwise (the
+     * control plane, where join-token holders have no certificate yet).
+     */
+    clientCert?: "require" | "request";
     /** Called for each refused handshake, with a sentence naming the peer address. */
     onRefused?: (reason: string, remote: string) => void;
   };
