@@ -156,7 +156,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     if (!interrupted.signal.aborted && ejected?.type === "eject") {
       for (const app of Object.values(apps)) app.flapping = false;
       out();
-      out(`3. the deploy finishes: B1 stops resetting. Waiting for its ejection to end (${new Date(ejected.untilMs).toISOString().slice(11, 23)})…`);
+      out(`3. the deploy finishes: ${[...flapping].join(" and ")} stop${flapping.size > 1 ? "" : "s"} resetting. Waiting for the ejection of ${nameOf.get(ejected.endpoint) ?? ejected.endpoint} to end (${new Date(ejected.untilMs).toISOString().slice(11, 23)})…`);
       const p2: Phase = { name: "B1 healed", results: [], retries: 0 };
       phases.push(p2);
       const deadline = ejected.untilMs + (policy.outlier?.intervalMs ?? 10_000) + 2000;
@@ -224,15 +224,18 @@ function describeEvent(e: MeshEvent, label: (a: string | undefined) => string): 
 }
 
 function pathOf(evs: MeshEvent[], label: (a: string | undefined) => string): string {
-  const parts: string[] = [];
+  const short = (a: string) => label(a).split(" ")[0]!;
+  const attempts: string[] = [];
+  const notes: string[] = [];
   for (const e of evs) {
-    if (e.type === "pick") parts.push(label(e.endpoint).split(" ")[0]!);
-    if (e.type === "attempt-failed") parts[parts.length - 1] += ` ✗ ${e.kind === "status" ? e.status : e.kind}`;
-    if (e.type === "response" && e.status < 500) parts[parts.length - 1] += " ✓";
-    if (e.type === "eject") parts.push(`[${label(e.endpoint).split(" ")[0]} ejected]`);
-    if (e.type === "uneject") parts.push(`[${label(e.endpoint).split(" ")[0]} back]`);
+    if (e.type === "pick") attempts.push(short(e.endpoint));
+    if (e.type === "attempt-failed") attempts[attempts.length - 1] += ` ✗ ${e.kind === "status" ? e.status : e.kind}`;
+    if (e.type === "response" && e.status < 500 && attempts.length) attempts[attempts.length - 1] += " ✓";
+    // Outlier detection acts while the attempt is being judged; say so after the path.
+    if (e.type === "eject") notes.push(`[${short(e.endpoint)} ejected]`);
+    if (e.type === "uneject") notes.push(`[${short(e.endpoint)} back]`);
   }
-  return parts.join(" -> ");
+  return [attempts.join(" -> "), ...notes].join("  ");
 }
 
 function summariseBody(body: string): string {
