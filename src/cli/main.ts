@@ -12,6 +12,11 @@ Commands:
   demo       run the reference scenario end to end on loopback and narrate it
   proxy      run a sidecar (--config FILE)
   certs      mint a development root CA and SPIFFE SVIDs
+  control    run the control plane (CA, join tokens, config service, registry) (--data DIR)
+  token      print a join token for a new sidecar (--service NAME)
+  apply      send policy and authorization documents to the control plane (-f FILE)
+  get        show policies, endpoints or proxies known to the control plane
+  delete     remove a destination's policy (delete policy NAME)
   version    print remora's version and the runtime it runs on
 
 Run \`remora <command> --help\` for a command's options.`;
@@ -23,6 +28,11 @@ const commands: Record<string, () => Promise<Command>> = {
   certs: async () => (await import("./certs.ts")).certsCommand,
   demo: async () => (await import("./demo.ts")).demoCommand,
   version: async () => (await import("./version.ts")).versionCommand,
+  control: async () => (await import("./control.ts")).controlCommand,
+  token: async () => (await import("./token.ts")).tokenCommand,
+  apply: async () => (await import("./apply.ts")).applyCommand,
+  get: async () => (await import("./get.ts")).getCommand,
+  delete: async () => (await import("./delete.ts")).deleteCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

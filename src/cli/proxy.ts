@@ -1,27 +1,69 @@
 // `remora proxy --config FILE`: one sidecar from a static config file. The file and the
 // certificates it names are watched: a valid change is applied in place, an invalid one
-// is logged and the last good config keeps serving.
+// is logged and the last good config keeps serving. `remora proxy --control URL ...`: the
+// same sidecar enrolled with, and driven by, the control plane (proxy-control.ts).
 
 import { stat } from "node:fs/promises";
 import pino from "pino";
-import { parse } from "./args.ts";
+import { parse, UsageError } from "./args.ts";
 import { loadStaticConfig, type LoadedConfig } from "./load-config.ts";
 import { startSidecar } from "../sidecar/sidecar.ts";
 import { loadRuntime } from "../runtime/detect.ts";
 import { systemClock } from "../core/system-clock.ts";
+import { RemoraError } from "../core/errors.ts";
+import { parseCertificatesPem, spiffeIdOf } from "../core/identity/certificate-info.ts";
+import { parseSpiffeId } from "../core/identity/spiffe-id.ts";
+import { readText } from "./files.ts";
+import { createControlClient } from "../sidecar/control-client.ts";
+import { createControlTransport } from "../sidecar/control/transport.ts";
+import type { InboundMode } from "../runtime/types.ts";
 
 export const usage = `remora proxy --config FILE
+remora proxy --control URL --ca ROOT.pem --token TOKEN --service NAME [--namespace default]
+             [--app HOST:PORT] [--inbound ADDR] [--outbound ADDR] [--admin ADDR] [--mode STRICT]
 
 Runs one sidecar: outbound listener (plain HTTP from the app), inbound listener (mTLS from
 other sidecars, forwarded to the app), admin server (/ready /live /metrics /config /endpoints).
 
   --config FILE     static config (YAML); see README "Static configuration"
-  --watch-interval  how often to check the config and certificate files for changes (default 2s)`;
+  --watch-interval  how often to check the config and certificate files for changes (default 2s)
+
+Control-plane mode:
+  --control URL     the control plane, https://host:port (or REMORA_CONTROL)
+  --ca ROOT.pem     the mesh root the control plane's certificate must chain to
+  --token TOKEN     join token from \`remora token\` (or REMORA_TOKEN)
+  --service NAME    the service this sidecar fronts; --namespace (default "default")
+  --app HOST:PORT   the local app; without it there is no inbound listener (a pure client)
+  --inbound ADDR    inbound listener (default 127.0.0.1:15006); --advertise ADDR registers another address
+  --outbound ADDR   outbound listener (default 127.0.0.1:15001)
+  --admin ADDR      admin server (default 127.0.0.1:15000)
+  --mode MODE       inbound STRICT (default), PERMISSIVE or DISABLE
+  --proxy-id ID     registry id (default <service>-<random>)
+  --trust-domain TD default: the trust domain named in the --ca root`;
+
+const controlFlags = {
+  control: { type: "string" },
+  ca: { type: "string" },
+  token: { type: "string" },
+  service: { type: "string" },
+  namespace: { type: "string" },
+  app: { type: "string" },
+  inbound: { type: "string" },
+  advertise: { type: "string" },
+  outbound: { type: "string" },
+  admin: { type: "string" },
+  mode: { type: "string" },
+  "proxy-id": { type: "string" },
+  "trust-domain": { type: "string" },
+} as const;
 
 export async function proxyCommand(argv: string[]): Promise<number> {
-  const { values } = parse("proxy", argv, { config: { type: "string" }, "watch-interval": { type: "string" }, help: { type: "boolean" } });
+  const { values } = parse("proxy", argv, { config: { type: "string" }, "watch-interval": { type: "string" }, help: { type: "boolean" }, ...controlFlags });
   if (values.help) return console.log(usage), 0;
-  if (!values.config) throw new (await import("./args.ts")).UsageError("remora proxy: --config FILE is required (the control-plane mode arrives with `remora control`)");
+  const control = values.control ?? process.env.REMORA_CONTROL;
+  if (values.config && values.control) throw new UsageError("remora proxy: give either --config FILE or --control URL, not both");
+  if (!values.config && control) return controlProxy({ ...values, control });
+  if (!values.config) throw new UsageError("remora proxy: --config FILE or --control URL is required; see remora proxy --help");
   const path = values.config;
   let loaded: LoadedConfig = await loadStaticConfig(path);
   const log = pino({ base: { service: "remora-sidecar" } });
@@ -60,6 +102,105 @@ export async function proxyCommand(argv: string[]): Promise<number> {
       log.info({ signal, drain_ms: loaded.settings.drainMs }, "draining");
       clearInterval(timer);
       await sidecar.close();
+      done();
+    };
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    process.once("SIGINT", () => void stop("SIGINT"));
+  });
+  return 0;
+}
+
+type ControlValues = { [K in keyof typeof controlFlags]?: string | undefined } & { control: string };
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+function addressFlag(flag: string, value: string | undefined, fallback: string): string {
+  const a = value ?? fallback;
+  if (!HOST_PORT.test(a)) throw new UsageError(`remora proxy: --${flag} "${a}" is not host:port`);
+  return a;
+}
+
+/** Control-plane mode: enroll first (a listener needs a certificate), start the sidecar, then watch. */
+async function controlProxy(values: ControlValues): Promise<number> {
+  let url: URL;
+  try {
+    url = new URL(values.control);
+  } catch {
+    url = new URL("invalid:");
+  }
+  if (url.protocol !== "https:" || url.port === "" || (url.pathname !== "/" && url.pathname !== "")) {
+    throw new UsageError(`remora proxy: --control "${values.control}" is not the control plane's https://host:port URL (e.g. https://127.0.0.1:15010)`);
+  }
+  if (!values.ca) throw new UsageError("remora proxy: --ca ROOT.pem is required with --control (the root the control plane's certificate chains to)");
+  const token = values.token ?? process.env.REMORA_TOKEN;
+  if (!token) throw new UsageError("remora proxy: --token TOKEN (or REMORA_TOKEN) is required with --control; get one with `remora token --service NAME`");
+  if (!values.service) throw new UsageError("remora proxy: --service NAME is required with --control");
+  const namespace = values.namespace ?? "default";
+  const mode = (values.mode ?? "STRICT").toUpperCase();
+  if (mode !== "STRICT" && mode !== "PERMISSIVE" && mode !== "DISABLE") throw new UsageError(`remora proxy: --mode "${values.mode}" is not STRICT, PERMISSIVE or DISABLE`);
+  const app = values.app === undefined ? undefined : addressFlag("app", values.app, "");
+  const inboundListen = addressFlag("inbound", values.inbound, "127.0.0.1:15006");
+  const outboundListen = addressFlag("outbound", values.outbound, "127.0.0.1:15001");
+  const adminListen = addressFlag("admin", values.admin, "127.0.0.1:15000");
+  const advertise = values.advertise === undefined ? undefined : addressFlag("advertise", values.advertise, "");
+
+  const caPem = await readText(values.ca, "--ca");
+  let rootId: string | undefined;
+  try {
+    const [root] = parseCertificatesPem(caPem, `--ca ${values.ca}`);
+    if (!root) throw new Error("no CERTIFICATE block");
+    rootId = spiffeIdOf(root);
+  } catch (e) {
+    throw new RemoraError("ERR_PEM", `--ca ${values.ca} is not a PEM root certificate: ${(e as Error).message}`);
+  }
+  const trustDomain = values["trust-domain"] ?? (rootId ? parseSpiffeId(rootId).trustDomain : "cluster.local");
+  const proxyId = values["proxy-id"] ?? `${values.service}-${crypto.randomUUID().slice(0, 8)}`;
+
+  const log = pino({ base: { service: "remora-sidecar", proxy: proxyId } });
+  const runtime = await loadRuntime();
+  let sidecar: Awaited<ReturnType<typeof startSidecar>> | undefined;
+  const client = createControlClient({
+    transport: (...args) => control.transport(...args),
+    clock: systemClock,
+    random: Math.random,
+    log,
+    token,
+    trustDomain,
+    namespace,
+    service: values.service,
+    proxyId,
+    registration: () => ({
+      ...(sidecar?.inbound ? { address: advertise ?? sidecar.inbound.address } : {}),
+      ...(sidecar ? { admin: sidecar.admin.address } : {}),
+      runtime: `${runtime.name} ${runtime.version}`,
+    }),
+  });
+  const control = createControlTransport({ runtime, url, caPem, trustDomain, material: () => client.material(), clock: systemClock });
+
+  log.info({ control: url.origin, service: values.service, namespace }, "enrolling with the control plane");
+  const material = await client.enroll();
+  sidecar = await startSidecar(
+    {
+      identity: material,
+      trustDomain,
+      ...(app ? { inbound: { listen: inboundListen, app, mode: mode as InboundMode } } : {}),
+      outbound: { listen: outboundListen },
+      admin: { listen: adminListen },
+      mesh: { policies: [], endpoints: {}, version: "none" },
+      drainMs: 5000,
+      service: values.service,
+      awaitConfig: true,
+    },
+    { runtime, clock: systemClock, random: Math.random, log },
+  );
+  client.start(sidecar);
+
+  await new Promise<void>((done) => {
+    const stop = async (signal: string) => {
+      log.info({ signal, drain_ms: 5000 }, "draining");
+      await client.close();
+      control.close();
+      await sidecar!.close();
       done();
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));

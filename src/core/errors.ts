@@ -13,7 +13,14 @@ export type ErrorCode =
   | "ERR_CA"
   | "ERR_UPSTREAM"
   | "ERR_LISTEN"
-  | "ERR_FILE";
+  | "ERR_FILE"
+  | "ERR_CONTROL_REFUSED"
+  | "ERR_CONTROL_UNREACHABLE"
+  | "ERR_AUTH"
+  | "ERR_FORBIDDEN"
+  | "ERR_NOT_FOUND"
+  | "ERR_REQUEST_INVALID"
+  | "ERR_CONTROL";
 
 export class RemoraError extends Error {
   readonly code: ErrorCode;

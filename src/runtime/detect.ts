@@ -21,8 +21,8 @@ export async function loadRuntime(): Promise<Runtime> {
   // No native Bun or Deno adapters yet. Both implement node:tls, node:http and node:https
   // well enough to run the node adapter (DESIGN.md, "Runtime facts"): Bun.serve cannot
   // show the caller's certificate and Deno's fetch rejects SVIDs without a DNS name, so
-  // node: modules are the working path for now. Known gap: Bun 1.4's node:https server
-  // exposes no peer certificate, so mTLS listeners refuse every caller there.
+  // node: modules are the working path for now. (mTLS listeners use node:tls, not
+  // node:https, because Bun 1.4's node:https server shows no peer certificate.)
   // name/version report the runtime actually running, not the adapter.
   switch (detectRuntime()) {
     case "bun":

@@ -6,6 +6,7 @@ import type { Handler } from "../runtime/types.ts";
 import type { Sidecar, SidecarSettings } from "./sidecar.ts";
 import { CONTENT_TYPE } from "../core/metrics/registry.ts";
 import { policyToDocument } from "../core/policy/parse.ts";
+import { authorizationToDocument } from "../core/authz.ts";
 
 export interface AdminDeps {
   sidecar: Sidecar;
@@ -20,10 +21,8 @@ export function createAdminHandler(d: AdminDeps): Handler {
   const routes: Record<string, () => Response> = {
     "/live": () => new Response("live\n"),
     "/ready": () => {
-      const id = d.sidecar.identity();
-      const now = d.clock.now();
-      if (now >= id.notAfter) return new Response(`not ready: certificate ${id.id} expired at ${new Date(id.notAfter).toISOString()}\n`, { status: 503 });
-      return new Response("ready\n");
+      const r = d.sidecar.readiness();
+      return r.ready ? new Response("ready\n") : new Response(`not ready: ${r.reason}\n`, { status: 503 });
     },
     "/metrics": () => new Response(d.sidecar.metrics.expose(), { headers: { "content-type": CONTENT_TYPE } }),
     "/config": () => {
@@ -39,6 +38,7 @@ export function createAdminHandler(d: AdminDeps): Handler {
         },
         endpoints: s.mesh.endpoints,
         policies: s.mesh.policies.map(policyToDocument),
+        authorization: d.sidecar.authorization().map(authorizationToDocument),
       });
     },
     "/endpoints": () => {

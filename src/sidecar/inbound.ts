@@ -1,12 +1,15 @@
 // The inbound side of a sidecar: requests arriving from other sidecars (mTLS already
 // terminated and the caller verified by the listener) are forwarded over loopback to the
-// local app, with the caller's identity attached for the app.
+// local app, with the caller's identity attached for the app, once authorization policy
+// for this service allows the caller (a denied request never reaches the app).
 
 import type { Clock } from "../core/clock.ts";
+import type { Authorization } from "../core/authz.ts";
 import type { MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import type { Handler, InboundMode, MeshUpstream } from "../runtime/types.ts";
 import type { Logger } from "./logger.ts";
 import { UpstreamError } from "../core/upstream.ts";
+import { authorize } from "../core/authz.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
 
@@ -18,12 +21,22 @@ export interface InboundDeps {
   clock: Clock;
   log: Logger;
   ownId: () => string;
+  /** This service's authorization document, if the control plane sent one; read per request. */
+  authorization?: () => Authorization | undefined;
 }
 
 export function createInboundHandler(d: InboundDeps): Handler {
   const endpoint = { address: d.app };
   return async (req, info) => {
     const start = d.clock.now();
+    const url = new URL(req.url);
+    const caller = info.mtls ? info.peerIdentity : undefined;
+    const verdict = authorize(d.authorization?.(), { ...(caller ? { identity: caller } : {}), method: req.method, path: url.pathname });
+    if (!verdict.allowed) {
+      d.metrics.inboundDenied.inc({ reason: "authz" });
+      d.log.warn({ direction: "inbound", method: req.method, path: url.pathname, peer: caller, remote: `${info.remoteAddress}:${info.remotePort}`, reason: verdict.reason }, "request denied by authorization policy");
+      return new Response(`remora: ${verdict.reason}\n`, { status: 403, headers: { "content-type": "text/plain; charset=utf-8" } });
+    }
     const hop = nextHop(req.headers);
     const forwarded = rewriteRequest(req, (h) => {
       setClientCertHeader(h, d.ownId(), info.mtls ? info.peerIdentity : undefined);
@@ -48,7 +61,6 @@ export function createInboundHandler(d: InboundDeps): Handler {
     const seconds = (d.clock.now() - start) / 1000;
     d.metrics.requests.inc({ direction: "inbound", destination: "app", code_class: `${Math.floor(res.status / 100)}xx` });
     d.metrics.duration.observe({ direction: "inbound", destination: "app" }, seconds);
-    const url = new URL(req.url);
     d.log.info(
       {
         direction: "inbound",

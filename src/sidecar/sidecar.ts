@@ -6,6 +6,7 @@
 import type { Clock, Random } from "../core/clock.ts";
 import type { EventSink, MeshEvent } from "../core/events.ts";
 import type { Policy } from "../core/policy/types.ts";
+import type { Authorization } from "../core/authz.ts";
 import type { Listener, MeshUpstream, Runtime, TlsMaterial } from "../runtime/types.ts";
 import type { EndpointMap, InboundSettings, ListenerSettings } from "./config.ts";
 import type { Logger } from "./logger.ts";
@@ -36,6 +37,10 @@ export interface SidecarSettings {
   mesh: MeshSettings;
   /** How long close() lets in-flight requests finish. */
   drainMs: number;
+  /** The service this sidecar fronts (whose authorization it enforces); default: the SVID's sa/<name>. */
+  service?: string;
+  /** Control-plane mode: not ready until the first applyMesh (static mode has its config at start). */
+  awaitConfig?: boolean;
 }
 
 export interface SidecarDeps {
@@ -61,7 +66,13 @@ export interface Sidecar {
   readonly admin: Listener;
   readonly metrics: Registry;
   readonly pipeline: Outbound;
+  readonly service: string;
+  /** Ready once it has a certificate and a config (both at start in static mode). */
+  readiness(): { ready: boolean; reason?: string };
   applyMesh(mesh: MeshSettings): void;
+  /** Replaces every authorization document at once; only the one for `service` is enforced here. */
+  applyAuthorization(docs: readonly Authorization[]): void;
+  authorization(): readonly Authorization[];
   setIdentity(material: TlsMaterial): void;
   close(): Promise<void>;
 }
@@ -79,6 +90,10 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
   metrics.certExpiry.set({ identity: own.id }, own.notAfter / 1000);
 
   let mesh = settings.mesh;
+  let configured = settings.awaitConfig !== true;
+  const service = settings.service ?? serviceOf(own.id);
+  let authorizations: readonly Authorization[] = [];
+  let ownAuthorization: Authorization | undefined;
   const requests = new Map<string, MeshEvent[]>();
   const onEvent: EventSink = (e) => {
     recordEvent(metrics, e);
@@ -153,7 +168,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       const inb = settings.inbound;
       inbound = await runtime.serve({
         listen: inb.listen,
-        handler: createInboundHandler({ app: inb.app, mode: inb.mode, upstream: appUpstream, metrics, clock, log, ownId: () => own.id }),
+        handler: createInboundHandler({ app: inb.app, mode: inb.mode, upstream: appUpstream, metrics, clock, log, ownId: () => own.id, authorization: () => ownAuthorization }),
         tls: {
           material: () => material,
           verifyPeer,
@@ -177,9 +192,22 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       },
       metrics: registry,
       pipeline,
+      service,
+      readiness() {
+        const now = clock.now();
+        if (now >= own.notAfter) return { ready: false, reason: `certificate ${own.id} expired at ${new Date(own.notAfter).toISOString()}` };
+        if (!configured) return { ready: false, reason: "waiting for the first config from the control plane" };
+        return { ready: true };
+      },
+      applyAuthorization(docs) {
+        authorizations = docs;
+        ownAuthorization = docs.find((a) => a.destination === service);
+      },
+      authorization: () => authorizations,
       applyMesh(next) {
         pipeline.update({ policies: next.policies, endpoints: next.endpoints });
         mesh = next;
+        configured = true;
         log.info({ version: next.version, destinations: Object.keys(next.endpoints).length, policies: next.policies.length }, "config applied");
       },
       setIdentity(next) {
@@ -217,6 +245,12 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
     appUpstream.close();
     throw e;
   }
+}
+
+/** "payments" from spiffe://td/ns/default/sa/payments (remora's workload ID shape). */
+function serviceOf(id: string): string {
+  const m = /\/sa\/([^/]+)$/.exec(id);
+  return m?.[1] ?? id;
 }
 
 function describeIdentity(m: TlsMaterial): IdentityStatus {

@@ -1,5 +1,6 @@
 // The node runtime adapter on loopback: listeners (plain, STRICT, PERMISSIVE), the mTLS
-// upstream with connection reuse, error kinds, certificate reload and graceful close.
+// upstream with connection reuse, error kinds, certificate reload, graceful close, and
+// the optional client certificate (clientCert "request").
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -438,6 +439,38 @@ describe("mTLS listener and upstream", { timeout: 20_000 }, () => {
     });
   });
 
+  test("PERMISSIVE keep-alive answers a streamed reply without a delayed-ACK stall (Nagle off)", async () => {
+    await withResources(async ({ listener }) => {
+      // No content-length: the head is flushed, then the body follows in a second small
+      // write, which Nagle would hold until the client's delayed ACK (~40 ms on Linux).
+      const l = await listener({
+        listen: LOOPBACK,
+        handler: async () => new Response("app failed\n", { status: 503 }),
+        tls: { mode: "PERMISSIVE", material: () => pki.material(pki.payments), verifyPeer: sanVerifier().verify },
+      });
+      const agent = new http.Agent({ keepAlive: true });
+      try {
+        const times: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const started = performance.now();
+          await new Promise<void>((resolve, reject) => {
+            const req = http.request({ host: "127.0.0.1", port: l.port, method: "POST", agent }, (res) => {
+              res.resume();
+              res.on("end", resolve);
+            });
+            req.on("error", reject);
+            req.end("amount=1");
+          });
+          times.push(performance.now() - started);
+        }
+        const warm = times.slice(1).sort((a, b) => a - b);
+        assert.ok(warm[1]! < 30, `keep-alive requests took ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
+      } finally {
+        agent.destroy();
+      }
+    });
+  });
+
   test("SIMPLE upstream verifies the server's chain and identity without presenting a certificate", async () => {
     await withResources(async ({ upstream }) => {
       let clientCert: unknown;
@@ -477,6 +510,76 @@ describe("mTLS listener and upstream", { timeout: 20_000 }, () => {
       assert.ok(text.endsWith("ab"));
       assert.equal(res.headers.get("x-len"), "chunked");
       assert.equal(seen[0]?.peerIdentity, undefined);
+    });
+  });
+});
+
+describe('clientCert "request" (control plane: join-token callers have no certificate yet)', { timeout: 20_000 }, () => {
+  const seenBy = (infos: { url: string; info: ConnInfo }[]): Handler => async (req, info) => {
+    infos.push({ url: req.url, info });
+    return new Response("in");
+  };
+  const tlsClient = (leaf?: { certPem: string; keyPem: string }) => ({
+    secure: true, path: "/join", ca: pki.rootPem, checkServerIdentity: () => undefined,
+    ...(leaf ? { cert: leaf.certPem, key: leaf.keyPem } : {}),
+  });
+
+  test("a caller without a certificate is served over TLS with mtls false and no identity", async () => {
+    await withResources(async ({ listener }) => {
+      const infos: { url: string; info: ConnInfo }[] = [];
+      const refusals: string[] = [];
+      const l = await listener(strict(seenBy(infos), { clientCert: "request", onRefused: (reason) => refusals.push(reason) }));
+      const res = await rawRequest({ ...tlsClient(), port: l.port });
+      assert.equal(res.status, 200);
+      assert.equal(res.body, "in");
+      assert.equal(infos.length, 1);
+      assert.match(infos[0]!.url, /^https:\/\//);
+      assert.equal(infos[0]!.info.mtls, false);
+      assert.equal(infos[0]!.info.peerIdentity, undefined);
+      assert.deepEqual(refusals, []);
+    });
+  });
+
+  test("a caller with a valid certificate gets mtls true and its verified identity, verified once per connection", async () => {
+    await withResources(async ({ listener, upstream }) => {
+      const infos: { url: string; info: ConnInfo }[] = [];
+      const verifier = sanVerifier();
+      const l = await listener(strict(seenBy(infos), { clientCert: "request", verifyPeer: verifier.verify }));
+      const u = upstream();
+      for (let i = 0; i < 2; i++) {
+        const res = await u.send(new Request("http://control/join"), { address: l.address, identity: PAYMENTS_ID }, { signal: signal(), tls: "MUTUAL" });
+        assert.equal(await res.text(), "in");
+      }
+      assert.deepEqual(infos.map((s) => [s.info.mtls, s.info.peerIdentity]), [[true, ORDERS_ID], [true, ORDERS_ID]]);
+      assert.equal(verifier.calls, 1);
+    });
+  });
+
+  test("a certificate from another CA is refused, not downgraded to an anonymous caller", async () => {
+    await withResources(async ({ listener }) => {
+      const infos: { url: string; info: ConnInfo }[] = [];
+      const refused = deferred<{ reason: string; remote: string }>();
+      const l = await listener(strict(seenBy(infos), { clientCert: "request", onRefused: (reason, remote) => refused.resolve({ reason, remote }) }));
+      await assert.rejects(rawRequest({ ...tlsClient(pki.stranger), port: l.port }));
+      const { reason, remote } = await refused.promise;
+      assert.match(reason, /does not chain to the trust bundle/);
+      assert.match(remote, /^127\.0\.0\.1:\d+$/);
+      assert.equal(infos.length, 0);
+    });
+  });
+
+  test("a certificate the verifier rejects is refused", async () => {
+    await withResources(async ({ listener }) => {
+      const infos: { url: string; info: ConnInfo }[] = [];
+      const refused = deferred<string>();
+      const l = await listener(strict(seenBy(infos), {
+        clientCert: "request",
+        verifyPeer: sanVerifier([PAYMENTS_ID]).verify,
+        onRefused: (reason) => refused.resolve(reason),
+      }));
+      await assert.rejects(rawRequest({ ...tlsClient(pki.orders), port: l.port }));
+      assert.match(await refused.promise, new RegExp(`${ORDERS_ID} is not allowed here`));
+      assert.equal(infos.length, 0);
     });
   });
 });

@@ -106,6 +106,12 @@ export interface IssueSvidOptions {
   ttlMs: number;
   /** Milliseconds since the Unix epoch. */
   now: number;
+  /**
+   * Extra DNS and IP SANs beside the one URI SAN (X509-SVID.md §2 allows other SAN types),
+   * for a server that clients without SPIFFE support also reach, like the control plane.
+   */
+  dnsNames?: string[];
+  ipAddresses?: string[];
 }
 
 /** Issues a leaf X.509-SVID and returns it as PEM. */
@@ -143,7 +149,14 @@ export async function issueSvid(options: IssueSvidOptions): Promise<string> {
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(usages, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: "url", value: spiffeId }], false),
+      new x509.SubjectAlternativeNameExtension(
+        [
+          { type: "url", value: spiffeId },
+          ...(options.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
+          ...(options.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
+        ],
+        false,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       caKeyId ? new x509.AuthorityKeyIdentifierExtension(caKeyId) : await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],

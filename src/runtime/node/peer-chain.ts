@@ -14,7 +14,7 @@ export interface PeerChain {
 
 export function readPeerChain(socket: TLSSocket): PeerChain {
   if (typeof socket.getPeerCertificate !== "function") {
-    // Bun 1.4's node:https server hands out sockets without it.
+    // Bun 1.4's node:https server hands out sockets without it (serve uses node:tls instead).
     throw new RemoraError("ERR_SVID_INVALID", "this runtime's TLS socket cannot show the peer certificate, so the peer cannot be verified");
   }
   const chainDer: Uint8Array[] = [];

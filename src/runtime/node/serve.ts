@@ -2,14 +2,13 @@
 // apart by the first byte), each turning requests into web Requests for the handler.
 
 import http from "node:http";
-import https from "node:https";
 import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { RemoraError } from "../../core/errors.ts";
-import type { ConnInfo, Listener, ServeOptions, TlsMaterial } from "../types.ts";
+import type { ConnInfo, Listener, ServeOptions } from "../types.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
-import { readPeerChain } from "./peer-chain.ts";
 import { BadRequestTarget, toWebRequest, writeWebResponse } from "./server-bridge.ts";
+import { createTlsAcceptor, remoteOf, type TlsAcceptor } from "./tls-acceptor.ts";
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 /** Well above our upstream's 4 s idle timeout, so callers close idle connections first (no keep-alive race). */
@@ -23,44 +22,23 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   const tlsOptions = options.tls && options.tls.mode !== "DISABLE" ? options.tls : undefined;
   const sockets = new Set<net.Socket>();
   const remotes = new WeakMap<net.Socket, string>();
-  // Per TLS connection: the caller's verified SPIFFE ID, settled once, so keep-alive
-  // requests on the same connection are not verified again.
-  const verdicts = new WeakMap<net.Socket, Promise<string>>();
   let closing = false;
   let authority = options.listen;
 
+  // One HTTP server parses requests from plaintext sockets and from the TLS acceptor's
+  // secure sockets alike; the acceptor's verdict tells them apart.
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch(() => res.destroy());
   };
-  const httpOptions: http.ServerOptions = { requireHostHeader: false, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS };
-  const plain = http.createServer(httpOptions, onRequest);
-  let secure: https.Server | undefined;
-
-  if (tlsOptions) {
-    const refuse = (reason: string, remote: string) => tlsOptions.onRefused?.(reason, remote);
-    // rejectUnauthorized makes OpenSSL (and Node right after it) drop a client without a
-    // certificate or with one outside the bundle before any HTTP byte is read.
-    secure = https.createServer({ ...httpOptions, ...contextOptions(tlsOptions.material()), requestCert: true, rejectUnauthorized: true }, onRequest);
-    secure.on("secureConnection", (socket: TLSSocket) => {
-      const remote = remoteOf(socket);
-      // Any failure, even a synchronous one, becomes a refusal: the connection fails closed.
-      const verdict = Promise.resolve(socket).then((s) => tlsOptions.verifyPeer(readPeerChain(s).chainDer));
-      verdicts.set(socket, verdict);
-      verdict.catch((err: unknown) => {
-        socket.destroy();
-        refuse(`mTLS client ${remote} refused: ${messageOf(err)}`, remote);
-      });
-    });
-    secure.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      const parent = (socket as { _parent?: net.Socket })._parent;
-      const remote = (parent && remotes.get(parent)) ?? remoteOf(socket);
-      refuse(`mTLS handshake from ${remote} refused: ${handshakeRefusal(err, socket)}`, remote);
-    });
-  }
+  const httpServer = http.createServer({ requireHostHeader: false, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, onRequest);
+  const acceptor: TlsAcceptor | undefined = tlsOptions ? createTlsAcceptor(tlsOptions, httpServer, (raw) => remotes.get(raw)) : undefined;
 
   const permissive = tlsOptions?.mode === "PERMISSIVE";
-  const listening: net.Server = permissive ? net.createServer(sniff) : (secure ?? plain);
+  const listening: net.Server = permissive ? net.createServer(sniff) : (acceptor?.server ?? httpServer);
   listening.on("connection", (socket: net.Socket) => {
+    // http.Server turns Nagle off for the sockets it accepts itself, not for the ones handed
+    // to it; without this a small response can wait for the peer's delayed ACK (~40 ms).
+    socket.setNoDelay(true);
     sockets.add(socket);
     remotes.set(socket, remoteOf(socket));
     socket.once("close", () => sockets.delete(socket));
@@ -77,6 +55,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   });
   const bound = listening.address() as net.AddressInfo;
   authority = formatHostPort(host, bound.port);
+  if (listening !== httpServer) adoptListening(httpServer, listening);
 
   // PERMISSIVE: a TLS ClientHello starts with a handshake record (0x16); anything else is
   // taken for plaintext HTTP. The peeked bytes go back into the socket for the real server.
@@ -87,10 +66,10 @@ export async function serve(options: ServeOptions): Promise<Listener> {
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(chunk);
-      if (chunk[0] === TLS_HANDSHAKE_RECORD && secure) {
-        secure.emit("connection", socket); // TLSSocket replays the buffered bytes itself
+      if (chunk[0] === TLS_HANDSHAKE_RECORD && acceptor) {
+        acceptor.server.emit("connection", socket); // TLSSocket replays the buffered bytes itself
       } else {
-        plain.emit("connection", socket);
+        httpServer.emit("connection", socket);
         socket.resume();
       }
     });
@@ -98,7 +77,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const socket = req.socket;
-    const verdict = verdicts.get(socket);
+    const verdict = acceptor?.verdictOf(socket);
     if (!verdict && (socket as TLSSocket).encrypted) {
       socket.destroy(); // fail closed: a TLS connection we have no verdict for
       return;
@@ -115,7 +94,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     const info: ConnInfo = {
       remoteAddress: socket.remoteAddress ?? "",
       remotePort: socket.remotePort ?? 0,
-      mtls: verdict !== undefined,
+      mtls: peerIdentity !== undefined,
       ...(peerIdentity !== undefined ? { peerIdentity } : {}),
     };
 
@@ -155,8 +134,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   }
 
   function closeIdle(): void {
-    plain.closeIdleConnections();
-    secure?.closeIdleConnections();
+    httpServer.closeIdleConnections();
   }
 
   let closed: Promise<void> | undefined;
@@ -164,19 +142,19 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     address: authority,
     port: bound.port,
     reloadTls() {
-      if (secure && tlsOptions) secure.setSecureContext(contextOptions(tlsOptions.material()));
+      acceptor?.reload();
     },
     close(graceMs = DEFAULT_GRACE_MS) {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
         const deadline = setTimeout(() => {
-          plain.closeAllConnections();
-          secure?.closeAllConnections();
+          httpServer.closeAllConnections();
           for (const socket of sockets) socket.destroy();
         }, graceMs);
         // net.Server calls back once every accepted connection has closed.
         listening.close(() => {
           clearTimeout(deadline);
+          if (listening !== httpServer) stopAdopted(httpServer);
           resolve();
         });
         closeIdle();
@@ -186,25 +164,21 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   };
 }
 
-function contextOptions(material: TlsMaterial) {
-  return { cert: material.certPem, key: material.keyPem, ca: material.bundlePem, minVersion: "TLSv1.2" as const };
+/**
+ * An http.Server fed sockets from another server never listens itself, but it must act as
+ * if it did: Node and Deno track connections (closeIdleConnections, headersTimeout) only
+ * after its "listening" event, and Deno closes every keep-alive connection after one
+ * response while `server.listening` is false.
+ */
+function adoptListening(httpServer: http.Server, outer: net.Server): void {
+  Object.defineProperty(httpServer, "listening", { get: () => outer.listening, configurable: true });
+  httpServer.emit("listening");
 }
 
-function remoteOf(socket: net.Socket): string {
-  const address = socket.remoteAddress;
-  return address ? formatHostPort(address, socket.remotePort ?? 0) : "an unknown address";
-}
-
-function handshakeRefusal(err: NodeJS.ErrnoException, socket: TLSSocket): string {
-  // Node verifies the client chain after OpenSSL's handshake and records why it failed
-  // here; the error itself then only says the socket was closed.
-  const verifyCode = (socket as { authorizationError?: string | Error }).authorizationError;
-  const code = typeof verifyCode === "string" ? verifyCode : verifyCode?.message;
-  if (code === "CERT_HAS_EXPIRED") return "the client certificate has expired";
-  if (code) return `the client certificate does not chain to the trust bundle (${code})`;
-  if (err.code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE") return "the client presented no certificate";
-  if (err.code === "ECONNRESET") return "the client closed the connection during the TLS handshake";
-  return `the TLS handshake failed (${err.code ?? err.message})`;
+function stopAdopted(httpServer: http.Server): void {
+  // Clears the connection-checking interval "listening" started; the server has no socket
+  // of its own, so the ERR_SERVER_NOT_RUNNING its callback gets is expected.
+  httpServer.close(() => {});
 }
 
 function listenFailure(err: unknown): string {

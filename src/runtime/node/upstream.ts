@@ -150,6 +150,10 @@ function exchange(req: Request, target: ConnectTarget, via: Via, opts: UpstreamO
       setHost: false,
       ...via,
     });
+    // Deno's ClientRequest silently resends any request, POST included, whose reused
+    // socket failed before a response (canRetryRequest in its node:http); a flag it sets
+    // on its own retry turns that off. send() replays only what is safe to replay.
+    (outgoing as { _retrying?: boolean })._retrying = true;
 
     function onAbort(): void {
       if (response) {

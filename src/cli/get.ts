@@ -1,0 +1,66 @@
+// `remora get policies|endpoints|proxies`: what the control plane holds, as an aligned
+// table for people or as JSON with --json.
+
+import { stringify } from "yaml";
+import { parse, UsageError } from "./args.ts";
+import { controlFlags, controlHelp, withControl } from "./control-client.ts";
+
+const usage = `Usage: remora get policies|endpoints|proxies [--json]
+
+${controlHelp}`;
+
+const PATHS = { policies: "/v1/policies", endpoints: "/v1/endpoints", proxies: "/v1/proxies" } as const;
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+interface ProxyRow {
+  proxy: string;
+  service: string;
+  identity: string;
+  address: string;
+  config_version: string | null;
+  status: string;
+  error: string | null;
+  cert_not_after: string | null;
+  last_seen: string;
+}
+
+export function formatProxies(list: ProxyRow[]): string {
+  if (list.length === 0) return "no proxies registered";
+  return table(
+    ["PROXY", "SERVICE", "IDENTITY", "ADDRESS", "CONFIG", "STATUS", "CERT EXPIRES", "ERROR"],
+    list.map((p) => [p.proxy, p.service, p.identity, p.address, p.config_version ?? "-", p.status, p.cert_not_after ?? "-", p.error ?? ""]),
+  );
+}
+
+export function formatEndpoints(eps: Record<string, { address: string; identity: string; proxy: string; last_seen: string }[]>): string {
+  const rows = Object.entries(eps).flatMap(([service, list]) => list.map((e) => [service, e.address, e.identity, e.proxy, e.last_seen]));
+  if (rows.length === 0) return "no endpoints registered";
+  return table(["SERVICE", "ADDRESS", "IDENTITY", "PROXY", "LAST SEEN"], rows);
+}
+
+export async function getCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse("get", argv, { json: { type: "boolean" }, help: { type: "boolean" }, ...controlFlags }, true);
+  if (values.help) return console.log(usage), 0;
+  const [what, ...extra] = positionals;
+  if (what === undefined || !(what in PATHS) || extra.length > 0) throw new UsageError("remora get: expected one of policies, endpoints, proxies");
+  const kind = what as keyof typeof PATHS;
+  const data = await withControl(values, (c) => c.request("GET", PATHS[kind]));
+  if (values.json) {
+    console.log(JSON.stringify(data, null, 2));
+    return 0;
+  }
+  if (kind === "proxies") console.log(formatProxies(data as ProxyRow[]));
+  else if (kind === "endpoints") console.log(formatEndpoints(data as Parameters<typeof formatEndpoints>[0]));
+  else {
+    const { policies, authorization } = data as { policies: unknown[]; authorization: unknown[] };
+    const docs = [...policies, ...authorization];
+    console.log(docs.length === 0 ? "no policies applied" : docs.map((d) => stringify(d).trimEnd()).join("\n---\n"));
+  }
+  return 0;
+}

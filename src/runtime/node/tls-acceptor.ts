@@ -1,0 +1,102 @@
+// The TLS side of an inbound listener: a node:tls Server that runs the handshake, settles
+// each connection's caller identity once, and hands the secure socket to an HTTP server.
+
+import type http from "node:http";
+import type net from "node:net";
+import tls from "node:tls";
+import type { ServeOptions, TlsMaterial } from "../types.ts";
+import { formatHostPort } from "./address.ts";
+import { readPeerChain } from "./peer-chain.ts";
+
+type TlsOptions = NonNullable<ServeOptions["tls"]>;
+
+export interface TlsAcceptor {
+  server: tls.Server;
+  /**
+   * The connection's verdict: the caller's verified SPIFFE ID, `undefined` for a caller
+   * that presented no certificate (clientCert "request"), a rejection once refused.
+   * Absent for a socket this acceptor never accepted.
+   */
+  verdictOf(socket: net.Socket): Promise<string | undefined> | undefined;
+  reload(): void;
+}
+
+/**
+ * Why a raw tls.Server rather than https.createServer: Bun 1.4's node:https server hands
+ * out sockets without getPeerCertificate() and never emits tlsClientError, while its
+ * node:tls server has both. Node, Bun and Deno all accept a secure socket passed to an
+ * http.Server through its "connection" event, so one code path serves all three.
+ */
+export function createTlsAcceptor(options: TlsOptions, httpServer: http.Server, remoteOfRaw: (raw: net.Socket) => string | undefined): TlsAcceptor {
+  const optional = options.clientCert === "request";
+  const refuse = (reason: string, remote: string) => options.onRefused?.(reason, remote);
+  const verdicts = new WeakMap<net.Socket, Promise<string | undefined>>();
+
+  // With "require", rejectUnauthorized makes the TLS library drop a client without a
+  // certificate, or with one outside the bundle, before any HTTP byte is read. With
+  // "request" the handshake completes either way and the check below does the refusing.
+  const server = tls.createServer({ ...contextOptions(options.material()), requestCert: true, rejectUnauthorized: !optional });
+
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    const remote = remoteOf(socket);
+    // Any failure, even a synchronous one, becomes a refusal: the connection fails closed.
+    const verdict = Promise.resolve(socket).then(async (s) => {
+      const { chainDer } = readPeerChain(s);
+      if (chainDer.length === 0 && optional) return undefined;
+      if (!s.authorized) throw new Error(describeVerifyCode(errorCodeOf(s.authorizationError)) ?? "the client certificate was not verified");
+      return options.verifyPeer(chainDer);
+    });
+    verdicts.set(socket, verdict);
+    verdict.catch((err: unknown) => {
+      socket.destroy();
+      refuse(`mTLS client ${remote} refused: ${err instanceof Error ? err.message : String(err)}`, remote);
+    });
+    httpServer.emit("connection", socket);
+  });
+
+  server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+    const parent = (socket as { _parent?: net.Socket })._parent;
+    const remote = (parent && remoteOfRaw(parent)) ?? remoteOf(socket);
+    refuse(`mTLS handshake from ${remote} refused: ${handshakeRefusal(err, socket)}`, remote);
+  });
+
+  return {
+    server,
+    verdictOf: (socket) => verdicts.get(socket),
+    reload: () => server.setSecureContext(contextOptions(options.material())),
+  };
+}
+
+function contextOptions(material: TlsMaterial) {
+  return { cert: material.certPem, key: material.keyPem, ca: material.bundlePem, minVersion: "TLSv1.2" as const };
+}
+
+export function remoteOf(socket: net.Socket): string {
+  const address = socket.remoteAddress;
+  return address ? formatHostPort(address, socket.remotePort ?? 0) : "an unknown address";
+}
+
+function handshakeRefusal(err: NodeJS.ErrnoException, socket: tls.TLSSocket): string {
+  // Node and Deno record the failed chain check on the socket (the error then only says
+  // the socket closed); Bun puts the verify code in the error itself.
+  const verified = describeVerifyCode(errorCodeOf((socket as { authorizationError?: string | Error }).authorizationError)) ??
+    describeVerifyCode(err.code);
+  if (verified) return verified;
+  if (err.code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE") return "the client presented no certificate";
+  if (err.code === "ECONNRESET") return "the client closed the connection during the TLS handshake";
+  return `the TLS handshake failed (${err.code ?? err.message})`;
+}
+
+function errorCodeOf(value: string | Error | undefined | null): string | undefined {
+  if (!value) return undefined;
+  return typeof value === "string" ? value : ((value as NodeJS.ErrnoException).code ?? value.message);
+}
+
+// OpenSSL's X509_V_ERR_* names as node:tls spells them.
+const VERIFY_CODE = /^(UNABLE_TO_|CERT_|SELF_SIGNED_|DEPTH_ZERO_|INVALID_CA|PATH_LENGTH_|INVALID_PURPOSE|HOSTNAME_MISMATCH)/;
+
+function describeVerifyCode(code: string | undefined): string | undefined {
+  if (!code || !VERIFY_CODE.test(code)) return undefined;
+  if (code === "CERT_HAS_EXPIRED") return "the client certificate has expired";
+  return `the client certificate does not chain to the trust bundle (${code})`;
+}
