@@ -75,7 +75,7 @@ const optionalString = v.optional(v.nullable(v.string()));
 const proxyRequest = v.object({
   service: v.string(),
   namespace: v.optional(v.string()),
-  address: v.string(),
+  address: v.optional(v.string()),
   admin: optionalString,
   runtime: optionalString,
   config_version: optionalString,
@@ -199,7 +199,7 @@ export function createControlApp(deps: ControlAppDeps): Hono<Env> {
     }
     const known = plane.proxy(proxy);
     if (known && known.identity !== w.id) refuse(c, 403, `proxy ${proxy} is registered by ${known.identity}, not ${w.id}`);
-    const record = { proxy, service: w.service, namespace, identity: w.id, address: body.address };
+    const record = { proxy, service: w.service, namespace, identity: w.id, ...(body.address === undefined ? {} : { address: body.address }) };
     for (const k of ["admin", "runtime", "config_version", "cert_serial", "cert_not_after"] as const) {
       const value = body[k];
       if (typeof value === "string") (record as Record<string, string>)[k] = value;

@@ -34,7 +34,8 @@ export interface ProxyView {
   service: string;
   namespace: string;
   identity: string;
-  address: string;
+  /** Absent for a pure client (a sidecar with no app behind it): it calls, nobody calls it. */
+  address?: string;
   admin?: string;
   runtime?: string;
   config_version: string | null;
@@ -102,7 +103,7 @@ export class ControlPlane {
   snapshot(): Snapshot {
     const s = this.#state;
     const endpoints: Snapshot["endpoints"] = {};
-    for (const p of sortedProxies(s)) (endpoints[p.service] ??= []).push({ address: p.address, identity: p.identity });
+    for (const p of sortedProxies(s)) if (p.address !== undefined) (endpoints[p.service] ??= []).push({ address: p.address, identity: p.identity });
     return {
       version: String(s.version),
       policies: Object.keys(s.policies).sort().map((k) => s.policies[k]),
@@ -218,7 +219,7 @@ export class ControlPlane {
         service: p.service,
         namespace: p.namespace,
         identity: p.identity,
-        address: p.address,
+        ...(p.address === undefined ? {} : { address: p.address }),
         ...(hb.admin === undefined ? {} : { admin: hb.admin }),
         ...(hb.runtime === undefined ? {} : { runtime: hb.runtime }),
         config_version: ack?.version ?? hb.config_version ?? null,
@@ -234,6 +235,7 @@ export class ControlPlane {
   endpoints(): Record<string, EndpointView[]> {
     const out: Record<string, EndpointView[]> = {};
     for (const p of sortedProxies(this.#state)) {
+      if (p.address === undefined) continue;
       const lastSeen = this.#live.get(p.proxy)?.lastSeen ?? 0;
       (out[p.service] ??= []).push({ address: p.address, identity: p.identity, proxy: p.proxy, last_seen: new Date(lastSeen).toISOString() });
     }

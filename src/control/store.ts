@@ -7,7 +7,8 @@ export interface ProxyRecord {
   service: string;
   namespace: string;
   identity: string;
-  address: string;
+  /** Absent for a pure client: registered for status, never an endpoint. */
+  address?: string;
   admin?: string;
   runtime?: string;
   config_version?: string;

@@ -38,8 +38,14 @@ export interface Proxy {
 
 /** Starts `remora proxy --config FILE` and resolves once it logged "sidecar ready". */
 export function startProxy(config: string, timeoutMs = 15_000): Promise<Proxy> {
+  return startProxyWith(["--config", config], timeoutMs);
+}
+
+/** Starts `remora proxy ARGS` and resolves once it logged "sidecar ready". */
+export function startProxyWith(args: string[], timeoutMs = 15_000): Promise<Proxy> {
+  const config = args.join(" ");
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [REMORA, "proxy", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [REMORA, "proxy", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     const logs: Record<string, unknown>[] = [];
     let buf = "";
     let stderr = "";
