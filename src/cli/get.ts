@@ -22,7 +22,8 @@ interface ProxyRow {
   proxy: string;
   service: string;
   identity: string;
-  address: string;
+  /** Absent for a pure client. */
+  address?: string;
   config_version: string | null;
   status: string;
   error: string | null;
@@ -34,7 +35,7 @@ export function formatProxies(list: ProxyRow[]): string {
   if (list.length === 0) return "no proxies registered";
   return table(
     ["PROXY", "SERVICE", "IDENTITY", "ADDRESS", "CONFIG", "STATUS", "CERT EXPIRES", "ERROR"],
-    list.map((p) => [p.proxy, p.service, p.identity, p.address, p.config_version ?? "-", p.status, p.cert_not_after ?? "-", p.error ?? ""]),
+    list.map((p) => [p.proxy, p.service, p.identity, p.address ?? "(client only)", p.config_version ?? "-", p.status, p.cert_not_after ?? "-", p.error ?? ""]),
   );
 }
 
