@@ -5,6 +5,7 @@
 
 import { readFile } from "node:fs/promises";
 import { parse } from "./args.ts";
+import { table } from "./table.ts";
 import { charge, startPaymentsApp, type CallResult, type PaymentsApp } from "./demo-apps.ts";
 import { createDemoPki } from "./pki.ts";
 import type { MeshEvent } from "../core/events.ts";
@@ -183,7 +184,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
 
     out();
     out("summary");
-    printTable(phases.map((p) => summarise(p)), out);
+    const rows = phases.map(summarise);
+    out(table(Object.keys(rows[0] ?? {}), rows.map((r) => Object.values(r)), new Set([1, 2, 3, 4, 5])).replace(/^/gm, "  "));
     out();
     out(`metrics: http://${orders.admin.address}/metrics   endpoints: http://${orders.admin.address}/endpoints`);
 
@@ -259,15 +261,6 @@ function summarise(p: Phase) {
     p50: `${q(0.5).toFixed(1)} ms`,
     p99: `${q(0.99).toFixed(1)} ms`,
   };
-}
-
-function printTable(rows: Record<string, string>[], out: (s: string) => void) {
-  if (!rows.length) return;
-  const cols = Object.keys(rows[0]!);
-  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => "  " + cells.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ");
-  out(line(cols));
-  for (const r of rows) out(line(cols.map((c) => r[c]!)));
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -4,19 +4,13 @@
 import { stringify } from "yaml";
 import { parse, UsageError } from "./args.ts";
 import { controlFlags, controlHelp, withControl } from "./control-client.ts";
+import { table } from "./table.ts";
 
 const usage = `Usage: remora get policies|endpoints|proxies [--json]
 
 ${controlHelp}`;
 
 const PATHS = { policies: "/v1/policies", endpoints: "/v1/endpoints", proxies: "/v1/proxies" } as const;
-
-/** Columns padded to their widest cell; the last column is not padded. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
-}
 
 interface ProxyRow {
   proxy: string;
