@@ -14,6 +14,7 @@ import { RemoraError } from "../core/errors.ts";
 import { parseCertificatesPem, spiffeIdOf } from "../core/identity/certificate-info.ts";
 import { parseSpiffeId } from "../core/identity/spiffe-id.ts";
 import { readText } from "./files.ts";
+import { parseDuration } from "../core/duration.ts";
 import { createControlClient } from "../sidecar/control-client.ts";
 import { createControlTransport } from "../sidecar/control/transport.ts";
 import type { InboundMode } from "../runtime/types.ts";
@@ -65,6 +66,14 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   if (!values.config && control) return controlProxy({ ...values, control });
   if (!values.config) throw new UsageError("remora proxy: --config FILE or --control URL is required; see remora proxy --help");
   const path = values.config;
+  const watch = values["watch-interval"] ?? "2s";
+  let intervalMs: number;
+  try {
+    // A zero interval would poll the files in a busy loop.
+    intervalMs = Math.max(100, parseDuration(watch));
+  } catch {
+    throw new UsageError(`remora proxy: --watch-interval "${watch}" is not a duration (e.g. 2s, 500ms)`);
+  }
   let loaded: LoadedConfig = await loadStaticConfig(path);
   const log = pino({ base: { service: "remora-sidecar" } });
   const runtime = await loadRuntime();
@@ -90,7 +99,6 @@ export async function proxyCommand(argv: string[]): Promise<number> {
       reloading = false;
     }
   };
-  const intervalMs = 2000;
   const timer = setInterval(async () => {
     const now = await mtimes(loaded.files);
     if (now !== seen) await reload("file changed");
