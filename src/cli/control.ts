@@ -36,7 +36,9 @@ export async function controlCommand(argv: string[]): Promise<number> {
     if (ms < min) throw new UsageError(`remora control: --${flag} ${text} is below the minimum of ${min / 1000}s`);
     return ms;
   };
-  const certTtlMs = duration("cert-ttl", values["cert-ttl"], 60_000);
+  // Ten seconds is already absurd in production; below it renewals (at half-life) would
+  // outpace a slow control plane.
+  const certTtlMs = duration("cert-ttl", values["cert-ttl"], 10_000);
   const lapseMs = duration("lapse", values.lapse, 1_000);
 
   const logger = pino({ base: { service: "remora-control" } });

@@ -159,7 +159,10 @@ export function createControlClient(d: ControlClientDeps): ControlClient {
   function hold(next: TlsMaterial): void {
     material = next;
     const info = certificateInfo(next.certPem);
-    cert = { serial: info.serial, notBefore: info.notBefore, notAfter: info.notAfter };
+    // Half-life counts from when the certificate arrived: the CA backdates notBefore for
+    // clock skew (a minute), which would otherwise pull renewal of a short-lived
+    // certificate forward to almost at once.
+    cert = { serial: info.serial, notBefore: Math.max(info.notBefore, clock.now()), notAfter: info.notAfter };
   }
 
   async function enroll(): Promise<TlsMaterial> {
