@@ -126,4 +126,19 @@ test("reference scenario through the control plane, then retries and TLS mode ch
     statuses = (JSON.parse(again.stdout) as { status: string }[]).map((p) => p.status);
   }
   assert.deepEqual(statuses, ["ACK", "ACK", "ACK"]);
+
+  // The control plane killed with kill -9 mid-traffic: the data plane keeps serving with
+  // its last good config and certificates; restarted on the same DIR, it resumes.
+  const address = control.address;
+  const traffic = (async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await http(orders.outbound, "http://payments/charge")).status);
+    return statuses;
+  })();
+  await control.kill9();
+  assert.deepEqual(new Set(await traffic), new Set([200]));
+  control = await startControl(["--data", join(dir, "cp"), "--listen", address]);
+  const after = await remora(["get", "policies", "--json", "--control", control.url, "--data", join(dir, "cp")]);
+  assert.equal(after.code, 0, after.stderr);
+  assert.match(after.stdout, /"destination": "payments"/);
 });
