@@ -1,7 +1,7 @@
 // The control plane's secrets in its data directory (0700, files 0600): the root CA, the
 // join-token signing key and the admin token. Made on first start, loaded on later ones.
 
-import { chmod, mkdir, open, readFile, rename } from "node:fs/promises";
+import { chmod, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { exportJWK, exportPKCS8, importJWK, importPKCS8 } from "jose";
 import { RemoraError } from "../core/errors.ts";
@@ -10,6 +10,7 @@ import type { CryptoKey } from "../core/identity/web-crypto.ts";
 import { spiffeIdOf } from "../core/identity/certificate-info.ts";
 import { parseSpiffeId } from "../core/identity/spiffe-id.ts";
 import type { TokenKeys } from "./tokens.ts";
+import { writeFileAtomic } from "./atomic-write.ts";
 
 export const ROOT_CERT_FILE = "root.pem";
 export const ROOT_KEY_FILE = "root-key.pem";
@@ -36,15 +37,7 @@ async function readOptional(path: string): Promise<string | undefined> {
 
 /** Writes a secret file atomically, readable by its owner only. */
 export async function writeSecret(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, "w", 0o600);
-  try {
-    await fh.writeFile(text, "utf8");
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+  await writeFileAtomic(path, text, 0o600);
 }
 
 export async function openDataDir(dir: string, o: { trustDomain: string; now: number }): Promise<DataDir> {

@@ -2,10 +2,11 @@
 // same directory, fsync, rename, fsync the directory), so kill -9 at any moment leaves the
 // old file or the new one, never half of either.
 
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RemoraError } from "../core/errors.ts";
 import { emptyState, type ControlState, type Store } from "./store.ts";
+import { writeFileAtomic } from "./atomic-write.ts";
 
 export const STATE_FILE = "state.json";
 
@@ -14,7 +15,6 @@ export class FileStore implements Store {
   readonly #dir: string;
   // Saves run one at a time, in call order: a slow fsync never lets an older state land last.
   #queue: Promise<void> = Promise.resolve();
-  #seq = 0;
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -46,28 +46,10 @@ export class FileStore implements Store {
 
   async #write(text: string): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    const tmp = join(this.#dir, `.${STATE_FILE}.${process.pid}.${++this.#seq}.tmp`);
     try {
-      const fh = await open(tmp, "w", 0o600);
-      try {
-        await fh.writeFile(text, "utf8");
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
+      await writeFileAtomic(this.path, text, 0o600);
     } catch (e) {
-      await rm(tmp, { force: true });
       throw new RemoraError("ERR_FILE", `cannot write the control plane state ${this.path}: ${(e as Error).message}`, { cause: e });
-    }
-    // The rename is durable only once the directory entry is on disk (POSIX rename(2)).
-    const dir = await open(this.#dir, "r");
-    try {
-      await dir.sync();
-    } catch {
-      // Some file systems refuse fsync on a directory; the rename itself is still atomic.
-    } finally {
-      await dir.close();
     }
   }
 }
