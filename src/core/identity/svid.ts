@@ -121,7 +121,7 @@ function checkValidity(cert: Certificate, role: string, now: number): void {
 function checkCriticalExtensions(cert: Certificate, role: string): void {
   for (const ext of cert.extensions) {
     if (ext.critical && !UNDERSTOOD_EXTENSIONS.has(ext.type)) {
-      throw invalid(`${role} has critical extension ${ext.type}, which remora does not process.`);
+      throw invalid(`${role} has critical extension ${ext.type}, which remora does not handle.`);
     }
   }
 }

@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { REMORA } from "./processes.ts";
+import { onJsonLines, REMORA } from "./processes.ts";
 
 export interface ControlProcess {
   child: ChildProcess;
@@ -29,19 +29,11 @@ export function startControl(args: string[], timeoutMs = 20_000): Promise<Contro
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, [REMORA, "control", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     const logs: Record<string, unknown>[] = [];
-    let buf = "";
     let stderr = "";
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     const t = setTimeout(() => (child.kill("SIGKILL"), fail(new Error(`control plane not ready in ${timeoutMs} ms: ${stderr}`))), timeoutMs);
     child.stderr!.on("data", (c) => (stderr += c));
-    child.stdout!.on("data", (c) => {
-      buf += c;
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
+    onJsonLines(child.stdout!, (rec) => {
           logs.push(rec);
           if (rec.msg === "control plane ready") {
             clearTimeout(t);
@@ -61,10 +53,6 @@ export function startControl(args: string[], timeoutMs = 20_000): Promise<Contro
               },
             });
           }
-        } catch {
-          // not a log line
-        }
-      }
     });
     child.once("exit", (code) => (clearTimeout(t), fail(new Error(`control plane exited ${code}: ${stderr}`))));
   });

@@ -47,18 +47,10 @@ export function startProxyWith(args: string[], timeoutMs = 15_000): Promise<Prox
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, [REMORA, "proxy", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     const logs: Record<string, unknown>[] = [];
-    let buf = "";
     let stderr = "";
     const t = setTimeout(() => (child.kill("SIGKILL"), fail(new Error(`proxy ${config} not ready in ${timeoutMs} ms: ${stderr}`))), timeoutMs);
     child.stderr!.on("data", (c) => (stderr += c));
-    child.stdout!.on("data", (c) => {
-      buf += c;
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
+    onJsonLines(child.stdout!, (rec) => {
           logs.push(rec);
           if (rec.msg === "sidecar ready") {
             clearTimeout(t);
@@ -71,12 +63,28 @@ export function startProxyWith(args: string[], timeoutMs = 15_000): Promise<Prox
               stop: () => stop(child),
             });
           }
-        } catch {
-          // not a log line
-        }
-      }
     });
     child.on("exit", (code) => (clearTimeout(t), fail(new Error(`proxy ${config} exited ${code}: ${stderr}`))));
+  });
+}
+
+/** Calls `fn` with each JSON log line a child writes; other lines are skipped. */
+export function onJsonLines(stream: NodeJS.ReadableStream, fn: (rec: Record<string, unknown>) => void): void {
+  let buf = "";
+  stream.on("data", (c) => {
+    buf += c;
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue; // not a log line
+      }
+      fn(rec);
+    }
   });
 }
 
