@@ -18,11 +18,20 @@ const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body, null, 2) + "\n", { status, headers: { "content-type": "application/json" } });
 
 export function createAdminHandler(d: AdminDeps): Handler {
-  const routes: Record<string, () => Response> = {
+  const routes: Record<string, (req: Request) => Response> = {
     "/live": () => new Response("live\n"),
     "/ready": () => {
       const r = d.sidecar.readiness();
       return r.ready ? new Response("ready\n") : new Response(`not ready: ${r.reason}\n`, { status: 503 });
+    },
+    // NDJSON, one event per line, until the reader disconnects; ?types=request,eject filters.
+    "/events": (req) => {
+      const types = new URL(req.url).searchParams.get("types");
+      const stream = d.sidecar.events.subscribe({
+        ...(types ? { types: new Set(types.split(",").map((t) => t.trim())) } : {}),
+        signal: req.signal,
+      });
+      return new Response(stream, { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
     },
     "/metrics": () => new Response(d.sidecar.metrics.expose(), { headers: { "content-type": CONTENT_TYPE } }),
     "/config": () => {
@@ -62,7 +71,7 @@ export function createAdminHandler(d: AdminDeps): Handler {
   return async (req) => {
     const route = routes[new URL(req.url).pathname];
     if (!route) return new Response(`not found; try ${Object.keys(routes).join(" ")}\n`, { status: 404 });
-    return route();
+    return route(req);
   };
 }
 

@@ -12,6 +12,7 @@ import { UpstreamError } from "../core/upstream.ts";
 import { authorize } from "../core/authz.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
+import type { RequestRecord } from "./event-stream.ts";
 
 export interface InboundDeps {
   app: string;
@@ -23,6 +24,8 @@ export interface InboundDeps {
   ownId: () => string;
   /** This service's authorization document, if the control plane sent one; read per request. */
   authorization?: () => Authorization | undefined;
+  /** Each finished request (the admin event feed). */
+  onRequest?: (r: RequestRecord) => void;
 }
 
 export function createInboundHandler(d: InboundDeps): Handler {
@@ -59,6 +62,22 @@ export function createInboundHandler(d: InboundDeps): Handler {
       });
     }
     const seconds = (d.clock.now() - start) / 1000;
+    d.onRequest?.({
+      type: "request",
+      direction: "inbound",
+      requestId: req.headers.get("x-request-id") ?? "",
+      method: req.method,
+      authority: url.host,
+      path: url.pathname,
+      status: res.status,
+      durationMs: seconds * 1000,
+      upstream: d.app,
+      ...(caller ? { peer: caller } : {}),
+      mtls: info.mtls,
+      traceId: hop.traceId,
+      spanId: hop.spanId,
+      ...(hop.parentSpanId ? { parentSpanId: hop.parentSpanId } : {}),
+    });
     d.metrics.requests.inc({ direction: "inbound", destination: "app", code_class: `${Math.floor(res.status / 100)}xx` });
     d.metrics.duration.observe({ direction: "inbound", destination: "app" }, seconds);
     d.log.info(

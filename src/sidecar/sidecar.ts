@@ -20,6 +20,7 @@ import { RemoraError } from "../core/errors.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
 import { createInboundHandler } from "./inbound.ts";
 import { createAdminHandler } from "./admin.ts";
+import { createEventHub, type EventHub, type RequestRecord } from "./event-stream.ts";
 
 export interface MeshSettings {
   policies: Policy[];
@@ -67,6 +68,8 @@ export interface Sidecar {
   readonly metrics: Registry;
   readonly pipeline: Outbound;
   readonly service: string;
+  /** Live feed of this sidecar's events and finished requests (admin `GET /events`). */
+  readonly events: EventHub;
   /** Ready once it has a certificate and a config (both at start in static mode). */
   readiness(): { ready: boolean; reason?: string };
   applyMesh(mesh: MeshSettings): void;
@@ -95,8 +98,10 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
   let authorizations: readonly Authorization[] = [];
   let ownAuthorization: Authorization | undefined;
   const requests = new Map<string, MeshEvent[]>();
+  const events = createEventHub({ service, now: () => clock.now() });
   const onEvent: EventSink = (e) => {
     recordEvent(metrics, e);
+    events.publish(e);
     if ("requestId" in e) requests.get(e.requestId)?.push(e);
     if (e.type === "eject") log.warn({ destination: e.destination, endpoint: e.endpoint, reason: e.reason, until: new Date(e.untilMs).toISOString(), ejections: e.ejectionCount }, "endpoint ejected");
     if (e.type === "uneject") log.info({ destination: e.destination, endpoint: e.endpoint }, "endpoint returned");
@@ -125,8 +130,8 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         const start = clock.now();
         const hop = nextHop(req.headers);
         const requestId = req.headers.get("x-request-id") ?? crypto.randomUUID();
-        const events: MeshEvent[] = [];
-        requests.set(requestId, events);
+        const seen: MeshEvent[] = [];
+        requests.set(requestId, seen);
         const forwarded = rewriteRequest(req, (h) => {
           h.set("x-request-id", requestId);
           h.set("traceparent", hop.traceparent);
@@ -137,19 +142,36 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
           return await pipeline.handle(forwarded);
         } finally {
           requests.delete(requestId);
-          const final = events.findLast((e) => e.type === "response");
+          const final = seen.findLast((e) => e.type === "response");
           const url = new URL(req.url);
+          const record: RequestRecord = {
+            type: "request",
+            direction: "outbound",
+            requestId,
+            method: req.method,
+            authority: url.host,
+            path: url.pathname,
+            status: final?.type === "response" ? final.status : undefined,
+            durationMs: clock.now() - start,
+            ...(final?.type === "response" && final.endpoint ? { upstream: final.endpoint } : {}),
+            attempts: final?.type === "response" ? final.attempts : 0,
+            ...(final?.type === "response" && final.peerIdentity ? { peer: final.peerIdentity, mtls: true } : {}),
+            traceId: hop.traceId,
+            spanId: hop.spanId,
+            ...(hop.parentSpanId ? { parentSpanId: hop.parentSpanId } : {}),
+          };
+          events.publish(record);
           log.info(
             {
               direction: "outbound",
-              method: req.method,
-              authority: url.host,
-              path: url.pathname,
-              status: final?.type === "response" ? final.status : undefined,
-              duration_ms: clock.now() - start,
-              upstream: final?.type === "response" ? final.endpoint : undefined,
-              attempts: final?.type === "response" ? final.attempts : 0,
-              peer: final?.type === "response" ? final.peerIdentity : undefined,
+              method: record.method,
+              authority: record.authority,
+              path: record.path,
+              status: record.status,
+              duration_ms: record.durationMs,
+              upstream: record.upstream,
+              attempts: record.attempts,
+              peer: record.peer,
               trace_id: hop.traceId,
               span_id: hop.spanId,
               parent_span_id: hop.parentSpanId,
@@ -168,7 +190,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       const inb = settings.inbound;
       inbound = await runtime.serve({
         listen: inb.listen,
-        handler: createInboundHandler({ app: inb.app, mode: inb.mode, upstream: appUpstream, metrics, clock, log, ownId: () => own.id, authorization: () => ownAuthorization }),
+        handler: createInboundHandler({ app: inb.app, mode: inb.mode, upstream: appUpstream, metrics, clock, log, ownId: () => own.id, authorization: () => ownAuthorization, onRequest: (r) => events.publish(r) }),
         tls: {
           material: () => material,
           verifyPeer,
@@ -193,6 +215,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       metrics: registry,
       pipeline,
       service,
+      events,
       readiness() {
         const now = clock.now();
         if (now >= own.notAfter) return { ready: false, reason: `certificate ${own.id} expired at ${new Date(own.notAfter).toISOString()}` };
