@@ -42,6 +42,8 @@ export interface ControlClient {
   readonly url: string;
   /** Sends one admin request; answers the parsed JSON body, or throws one sentence. */
   request(method: string, path: string, body?: { json: unknown } | { text: string; contentType: string }): Promise<unknown>;
+  /** Opens a streaming admin GET (NDJSON) that lasts until `signal` aborts; throws one sentence when refused. */
+  stream(path: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>>;
   close(): void;
 }
 
@@ -85,6 +87,24 @@ export async function connectControl(flags: ControlFlagValues): Promise<ControlC
   });
   const address = `${parsed.hostname}:${parsed.port || (secure ? "443" : "80")}`;
 
+  const send = async (req: Request, signal: AbortSignal): Promise<Response> => {
+    try {
+      return await upstream.send(req, { address, ...(identity ? { identity } : {}) }, { signal, tls: secure ? "SIMPLE" : "DISABLE" });
+    } catch (e) {
+      const why = isRemoraError(e) ? e.message.replace(/\.$/, "") : String(e);
+      throw new RemoraError("ERR_CONTROL_UNREACHABLE", `cannot reach the control plane at ${url}: ${why}.`, { cause: e });
+    }
+  };
+  const refused = (method: string, path: string, status: number, text: string) => {
+    let error = `HTTP ${status}`;
+    try {
+      error = (JSON.parse(text) as { error?: string }).error ?? error;
+    } catch {
+      // not JSON: keep the status
+    }
+    return new RemoraError("ERR_CONTROL_REFUSED", `the control plane at ${url} refused ${method} ${path.split("?")[0]}: ${error.replace(/\.$/, "")}.`);
+  };
+
   return {
     url,
     async request(method, path, body) {
@@ -98,25 +118,20 @@ export async function connectControl(flags: ControlFlagValues): Promise<ControlC
         headers.set("content-type", body.contentType);
       }
       const req = new Request(`${url}${path}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
-      let res: Response;
-      try {
-        res = await upstream.send(req, { address, ...(identity ? { identity } : {}) }, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), tls: secure ? "SIMPLE" : "DISABLE" });
-      } catch (e) {
-        const why = isRemoraError(e) ? e.message.replace(/\.$/, "") : String(e);
-        throw new RemoraError("ERR_CONTROL_UNREACHABLE", `cannot reach the control plane at ${url}: ${why}.`, { cause: e });
-      }
+      const res = await send(req, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
       const text = await res.text();
-      let data: unknown;
+      if (!res.ok) throw refused(method, path, res.status, text);
       try {
-        data = text === "" ? undefined : JSON.parse(text);
+        return text === "" ? undefined : JSON.parse(text);
       } catch {
-        data = undefined;
+        return undefined;
       }
-      if (!res.ok) {
-        const error = (data as { error?: string } | undefined)?.error ?? `HTTP ${res.status}`;
-        throw new RemoraError("ERR_CONTROL_REFUSED", `the control plane at ${url} refused ${method} ${path.split("?")[0]}: ${error.replace(/\.$/, "")}.`);
-      }
-      return data;
+    },
+    async stream(path, signal) {
+      const req = new Request(`${url}${path}`, { headers: { authorization: `Bearer ${token}`, accept: "application/x-ndjson" } });
+      const res = await send(req, signal);
+      if (!res.ok || res.body === null) throw refused("GET", path, res.status, await res.text().catch(() => ""));
+      return res.body;
     },
     close: () => upstream.close(),
   };

@@ -2,7 +2,7 @@
 // while "flapping", resets the connection the way a replica mid-deploy does; orders is a
 // client that makes one plain HTTP call per charge through its sidecar.
 
-import { createServer, request, type Server } from "node:http";
+import { Agent, createServer, request, type Server } from "node:http";
 
 export interface PaymentsApp {
   readonly name: string;
@@ -10,14 +10,17 @@ export interface PaymentsApp {
   flapping: boolean;
   /** Requests that reached this app (reset or answered). */
   hits: number;
+  /** Connections this app reset, by its own count. */
+  resets: number;
   close(): Promise<void>;
 }
 
 export async function startPaymentsApp(name: string, flapping: boolean): Promise<PaymentsApp> {
-  const app: PaymentsApp = { name, address: "", flapping, hits: 0, close: async () => {} };
+  const app: PaymentsApp = { name, address: "", flapping, hits: 0, resets: 0, close: async () => {} };
   const server: Server = createServer((req, res) => {
     app.hits++;
     if (app.flapping) {
+      app.resets++;
       // A TCP RST where the runtime can send one (Node), a plain close elsewhere.
       if (typeof req.socket.resetAndDestroy === "function") req.socket.resetAndDestroy();
       else req.socket.destroy();
@@ -42,13 +45,26 @@ export interface CallResult {
   ms: number;
 }
 
+export interface OrdersApp {
+  /** One `POST http://payments/charge`, sent to its sidecar as a proxy request (curl -x). */
+  charge(signal?: AbortSignal): Promise<CallResult>;
+  /** Closes its kept-alive connection to the sidecar, so the sidecar can drain at once. */
+  close(): void;
+}
+
+/** The orders app: an HTTP client with a keep-alive connection to its sidecar's outbound listener. */
+export function ordersApp(outbound: string): OrdersApp {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  return { charge: (signal) => charge(outbound, signal, agent), close: () => agent.destroy() };
+}
+
 /** What the orders app does: `POST http://payments/charge`, sent to its sidecar as a proxy request (curl -x). */
-export function charge(outbound: string, signal?: AbortSignal): Promise<CallResult> {
+export function charge(outbound: string, signal?: AbortSignal, agent?: Agent): Promise<CallResult> {
   const [host, port] = splitHostPort(outbound);
   const start = performance.now();
   return new Promise((ok, fail) => {
     const req = request(
-      { host, port, method: "POST", path: "http://payments/charge", headers: { host: "payments", "content-type": "application/json" }, signal },
+      { host, port, method: "POST", path: "http://payments/charge", headers: { host: "payments", "content-type": "application/json" }, signal, ...(agent ? { agent } : {}) },
       (res) => {
         let body = "";
         res.setEncoding("utf8");

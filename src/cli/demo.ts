@@ -1,37 +1,49 @@
-// `remora demo`: the reference scenario of DESIGN.md end to end on loopback, narrated
-// from the events the sidecars actually emit. Three sidecars with real mTLS (SPIFFE
-// SVIDs minted by a throwaway CA), two payments replicas with B1 flapping, the seed's
-// policy, a live policy change, then a summary. Everything it starts, it stops.
+// `remora demo`: the reference scenario of DESIGN.md on loopback with the real pieces (a
+// control plane, sidecars as `remora proxy` processes enrolled by join token, policy
+// applied through the API), narrated only from what was observed: the sidecars' event
+// feeds, the control plane's answers and the apps' own counts. Everything it starts, it stops.
 
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseDocument } from "yaml";
 import { parse } from "./args.ts";
-import { table } from "./table.ts";
-import { charge, startPaymentsApp, type CallResult, type PaymentsApp } from "./demo-apps.ts";
-import { createDemoPki } from "./pki.ts";
-import type { MeshEvent } from "../core/events.ts";
-import type { Policy } from "../core/policy/types.ts";
-import { parsePolicies } from "../core/policy/parse.ts";
-import { formatDuration } from "../core/duration.ts";
-import { startSidecar, type Sidecar } from "../sidecar/sidecar.ts";
-import { silentLogger } from "../sidecar/logger.ts";
+import { ordersApp, type CallResult } from "./demo-apps.ts";
+import { ADMIN_TOKEN_FILE, ROOT_CERT_FILE } from "../control/data-dir.ts";
 import { loadRuntime } from "../runtime/detect.ts";
-import { systemClock } from "../core/system-clock.ts";
+import type { RequestRecord } from "../sidecar/event-stream.ts";
+import { Cleanup, REPLICAS, adminJson, proxies, startMesh, untilProxies, type DemoMesh, type Replica, type SidecarName } from "./demo/mesh.ts";
+import type { Feed, FeedEvent } from "./demo/feed.ts";
+import { describeInbound, describeOutbound, pathOf } from "./demo/narration.ts";
+import { createOutput, type Output } from "./demo/output.ts";
+import { summarise, summaryTable, type Phase } from "./demo/summary.ts";
+import { traceTree } from "./demo/trace-tree.ts";
+import { table } from "./table.ts";
+import { RemoraError } from "../core/errors.ts";
 
-export const usage = `remora demo [--keep] [--realtime] [--flapping B1[,B2]] [--requests N]
+export const usage = `remora demo [--keep] [--realtime] [--flapping B1[,B2]] [--requests N] [--json]
 
-Runs the reference scenario on loopback: orders calls POST http://payments/charge through
-its sidecar; payments has two replicas, B1 flapping (its app resets connections); the seed's
-policy (policies/payments.yaml) retries onto B2 and ejects B1.
+Runs the reference scenario on loopback with the real pieces: a control plane on a
+temporary data directory, the orders app and two payments replicas (B1 flapping: its app
+resets connections), each app with a \`remora proxy\` sidecar enrolled by join token, the
+seed's policy (policies/payments.yaml) applied through the control plane. orders calls
+POST http://payments/charge; what happens is narrated from the sidecars' event feeds.
 
-  --keep       leave everything running after the summary (Ctrl-C stops it)
+  --keep       leave everything running after the summary and print how to explore it (Ctrl-C stops it)
   --realtime   keep the policy's 30s base_ejection_time (default: 4s so B1's return is seen)
   --flapping   which replicas reset connections at first (default B1)
-  --requests   calls per phase (default 12)`;
+  --requests   calls per phase (default 12)
+  --json       JSON lines for scripts: narration, every observed event, the summary, the trace
+  --pods       run in network-namespace pods with iptables redirection (needs root)`;
 
-interface Phase {
-  name: string;
-  results: CallResult[];
-  retries: number;
+/** Demo values for outlier detection, so an ejection ends within the run. */
+const DEMO_EJECTION = { base_ejection_time: "4s", interval: "1s" } as const;
+
+interface Call {
+  app: CallResult;
+  /** The caller sidecar's record of this request, if it arrived. */
+  record?: RequestRecord;
+  /** Everything on the caller's feed from the previous call's record to this one's. */
+  events: FeedEvent[];
 }
 
 export async function demoCommand(argv: string[]): Promise<number> {
@@ -40,232 +52,331 @@ export async function demoCommand(argv: string[]): Promise<number> {
     realtime: { type: "boolean" },
     flapping: { type: "string", default: "B1" },
     requests: { type: "string", default: "12" },
+    json: { type: "boolean" },
+    pods: { type: "boolean" },
     help: { type: "boolean" },
   });
   if (values.help) return console.log(usage), 0;
+  if (values.pods) {
+    console.error("remora demo --pods needs issue 5's pod tooling (not built yet)");
+    return 2;
+  }
   const perPhase = Math.max(4, Math.min(1000, Number(values.requests) || 12));
-  const flapping = new Set(values.flapping.split(",").map((s) => s.trim().toUpperCase()));
+  const flapping = new Set(values.flapping.split(",").map((s) => s.trim().toUpperCase()).filter((s) => s !== ""));
+  const out = createOutput(values.json === true);
+  const cleanup = new Cleanup();
+  // With --keep, Ctrl-C after the run is the normal way out (exit 0); before its end it is an interruption.
+  let finished = false;
 
-  const out = (s = "") => console.log(s);
-  const runtime = await loadRuntime();
-  const policyFile = new URL("../../policies/payments.yaml", import.meta.url);
-  const seed = parsePolicies(await readFile(policyFile, "utf8"), "policies/payments.yaml")[0]!;
-  const policy: Policy = values.realtime || !seed.outlier
-    ? seed
-    : { ...seed, outlier: { ...seed.outlier, baseEjectionMs: 4000, intervalMs: 500 } };
-
-  const stack: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    while (stack.length) await stack.pop()!().catch(() => {});
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (cleanup.started) return;
+    out.mute();
+    process.stderr.write(`\n${signal}: stopping everything the demo started…\n`);
+    void cleanup.run().then(() => {
+      process.stderr.write("stopped; no process or file of the demo is left.\n");
+      process.exit(finished ? 0 : signal === "SIGINT" ? 130 : 143);
+    });
   };
-  const interrupted = new AbortController();
-  const onSigint = () => interrupted.abort();
-  process.once("SIGINT", onSigint);
-  stack.push(async () => void process.off("SIGINT", onSigint));
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
 
   try {
-    out(`remora demo: the reference scenario on loopback (${runtime.name} ${runtime.version})`);
-    out();
-    const pki = await createDemoPki("cluster.local", ["orders", "payments"]);
-    out(`  CA          trust domain cluster.local, root serial ${pki.rootSerial.slice(0, 16)}…`);
-
-    const apps: Record<string, PaymentsApp> = {};
-    const sidecars: Record<string, Sidecar> = {};
-    for (const name of ["B1", "B2"]) {
-      const app = await startPaymentsApp(name, flapping.has(name));
-      stack.push(() => app.close());
-      apps[name] = app;
-      const sc = await startSidecar(
-        {
-          identity: pki.svids.payments!,
-          inbound: { listen: "127.0.0.1:0", app: app.address, mode: "STRICT" },
-          outbound: { listen: "127.0.0.1:0" },
-          admin: { listen: "127.0.0.1:0" },
-          mesh: { policies: [], endpoints: {}, version: "demo-1" },
-          drainMs: 1000,
-        },
-        { runtime, clock: systemClock, random: Math.random, log: silentLogger },
-      );
-      stack.push(() => sc.close());
-      sidecars[name] = sc;
-      out(`  payments ${name} app ${app.address}${app.flapping ? " (flapping: resets connections)" : ""}, sidecar inbound ${sc.inbound!.address} (STRICT mTLS) as ${sc.identity().id}`);
-    }
-    const nameOf = new Map(["B1", "B2"].map((n) => [sidecars[n]!.inbound!.address, n]));
-    const label = (address: string | undefined) => (address ? `${nameOf.get(address) ?? address} (${address})` : "?");
-
-    const events: MeshEvent[] = [];
-    let narrate = (_e: MeshEvent) => {};
-    const endpoints = {
-      payments: ["B1", "B2"].map((n) => ({ address: sidecars[n]!.inbound!.address, identity: sidecars[n]!.identity().id })),
+    const runtime = await loadRuntime();
+    const seedText = await readFile(new URL("../../policies/payments.yaml", import.meta.url), "utf8");
+    const policy = (numRetries?: number) => {
+      const doc = parseDocument(seedText);
+      if (!values.realtime) for (const [k, v] of Object.entries(DEMO_EJECTION)) doc.setIn(["outlier_detection", k], v);
+      if (numRetries !== undefined) doc.setIn(["route", "retry_policy", "num_retries"], numRetries);
+      return doc.toString();
     };
-    const orders = await startSidecar(
-      {
-        identity: pki.svids.orders!,
-        outbound: { listen: "127.0.0.1:0" },
-        admin: { listen: "127.0.0.1:0" },
-        mesh: { policies: [policy], endpoints, version: "demo-1" },
-        drainMs: 1000,
-      },
-      { runtime, clock: systemClock, random: Math.random, log: silentLogger, onEvent: (e) => (events.push(e), narrate(e)) },
+    const seedRetries = Number(parseDocument(seedText).getIn(["route", "retry_policy", "num_retries"]) ?? 2);
+
+    out.say(`remora demo: the reference scenario on loopback (${runtime.name} ${runtime.version}; sidecars run as \`remora proxy\` on ${runtime.name} too)`, { runtime: runtime.name });
+    out.say();
+    out.say(
+      values.realtime
+        ? "policy: policies/payments.yaml as is"
+        : `policy: policies/payments.yaml, except base_ejection_time 30s -> ${DEMO_EJECTION.base_ejection_time} and interval -> ${DEMO_EJECTION.interval} so B1's return is seen within the run (--realtime keeps 30s)`,
+      { shortened: !values.realtime },
     );
-    stack.push(() => orders.close());
-    out(`  orders      sidecar outbound ${orders.outbound.address}, admin http://${orders.admin.address}, as ${orders.identity().id}`);
-    out();
-    out(`policy (policies/payments.yaml): ${policy.route.loadBalancer}, retry_on ${[...policy.route.retry.retryOn].join(",")}, num_retries ${policy.route.retry.numRetries}, per_try_timeout ${policy.route.retry.perTryTimeoutMs === undefined ? "unset" : formatDuration(policy.route.retry.perTryTimeoutMs)}, tls ${policy.route.tls.mode}, outlier consecutive_5xx ${policy.outlier?.consecutive5xx} base_ejection_time ${formatDuration(policy.outlier?.baseEjectionMs ?? 0)}${values.realtime ? "" : " (demo: 4s instead of the seed's 30s so B1's return is seen; --realtime keeps 30s)"}`);
-    out();
+    const mesh = await startMesh({ flapping, policyYaml: policy(), out, cleanup, onEvent: (sidecar, e) => out.record("event", { sidecar, event: e }) });
+    const { apps, sidecars, feeds, cast } = mesh;
 
+    await waitForConfig(mesh, out);
+    out.say();
+    out.say("the mesh, as the control plane reports it (GET /v1/proxies):");
+    const rows = await proxies(mesh);
+    out.say(
+      table(
+        ["PROXY", "IDENTITY", "INBOUND", "APP", "CONFIG", "STATUS"],
+        rows.map((p) => {
+          const name = REPLICAS.find((r) => sidecars[r].proxyId === p.proxy);
+          return [p.proxy, p.identity, p.address ?? "(client only)", name ? `${apps[name].address}${apps[name].flapping ? " (flapping)" : ""}` : "orders app (this process)", p.config_version ?? "-", p.status];
+        }),
+      ).replace(/^/gm, "  "),
+      { proxies: rows },
+    );
+    const issued = mesh.controlLog.filter((l) => l.msg === "identity issued" && l.obj.via === "token");
+    out.say(`  ${issued.length} SVIDs issued against join tokens: ${[...new Set(issued.map((l) => String(l.obj.id)))].join(", ")}`);
+    out.say();
+
+    const orders = feeds.orders;
+    const ordersClient = ordersApp(sidecars.orders.outbound);
+    cleanup.defer("close the orders app's connection", () => ordersClient.close());
+    let cursor = 0;
+    const call = async (): Promise<Call> => {
+      let app: CallResult;
+      try {
+        app = await ordersClient.charge();
+      } catch (e) {
+        app = { status: 0, body: String((e as Error)?.message ?? e), ms: 0 };
+      }
+      const hit = await orders.waitFor(cursor, (e) => e.type === "request" && e.direction === "outbound", 5_000);
+      const end = hit ? hit.index + 1 : orders.events.length;
+      const events = orders.events.slice(cursor, end);
+      cursor = end;
+      return { app, ...(hit?.event.type === "request" ? { record: hit.event } : {}), events };
+    };
     const phases: Phase[] = [];
-    const run = async (phase: Phase, n: number, describe: (i: number, r: CallResult, evs: MeshEvent[]) => void) => {
-      for (let i = 0; i < n && !interrupted.signal.aborted; i++) {
-        const from = events.length;
-        let r: CallResult;
-        try {
-          r = await charge(orders.outbound.address, interrupted.signal);
-        } catch (e) {
-          if (interrupted.signal.aborted) break;
-          r = { status: 0, body: String(e), ms: 0 };
-        }
-        const evs = events.slice(from);
-        phase.retries += evs.filter((e) => e.type === "retry").length;
-        phase.results.push(r);
-        describe(i, r, evs);
+    const runPhase = async (phase: Phase, n: number, each: (i: number, c: Call) => void) => {
+      for (let i = 0; i < n && !cleanup.started; i++) {
+        const c = await call();
+        phase.calls.push({ status: c.app.status, ms: c.app.ms });
+        phase.retries += c.events.filter((e) => e.type === "retry").length;
+        each(i, c);
+      }
+    };
+    // Ejections and returns are told in full once, where they first show.
+    const told = new Set<FeedEvent>();
+    const callLine = (label: string, c: Call) => {
+      out.say(`   ${label}: ${c.app.status || "no answer"} in ${c.app.ms.toFixed(1).padStart(5)} ms  ${pathOf(c.events, cast)}`, { call: c.record?.requestId, status: c.app.status, ms: c.app.ms });
+      for (const e of c.events) {
+        if ((e.type === "eject" || e.type === "uneject") && !told.has(e)) out.say(`      ${describeOutbound(e, cast)}`);
+        told.add(e);
       }
     };
 
-    // Phase 1: the first call, narrated event by event, then steady calls until B1 is ejected.
-    const p1: Phase = { name: `seed policy, ${[...flapping].join("+")} flapping`, results: [], retries: 0 };
+    // 1. One call, told event by event from all three feeds and the apps' own counts.
+    const p1: Phase = { name: `seed policy, ${[...flapping].join("+") || "none"} flapping`, calls: [], retries: 0 };
     phases.push(p1);
-    out("1. orders app: POST http://payments/charge   (plain HTTP, no TLS code in the app)");
-    narrate = (e) => out(`   ${describeEvent(e, label)}`);
-    await run(p1, 1, (_i, r) => out(`   orders app: got ${r.status} in ${r.ms.toFixed(1)} ms${summariseBody(r.body)}`));
-    narrate = (e) => {
-      if (e.type === "eject" || e.type === "uneject") out(`   ${describeEvent(e, label)}`);
-    };
-    out();
-    out(`2. ${perPhase} more calls, one at a time:`);
-    const hitsBefore = { B1: apps.B1!.hits, B2: apps.B2!.hits };
-    await run(p1, perPhase, (i, r, evs) => out(`   call ${String(i + 2).padStart(2)}: ${r.status} in ${r.ms.toFixed(1).padStart(5)} ms  ${pathOf(evs, label)}`));
-    const ejected = events.find((e) => e.type === "eject");
-    if (ejected?.type === "eject") {
-      const afterEject = events.slice(events.indexOf(ejected)).filter((e) => e.type === "pick" && nameOf.get(e.endpoint) === "B1").length;
-      out(`   while ejected, sidecar A sent B1 ${afterEject} request(s); B1's app saw ${apps.B1!.hits - hitsBefore.B1} in this step, B2's ${apps.B2!.hits - hitsBefore.B2}`);
+    out.say(`1. orders app: POST http://payments/charge   (plain HTTP to its sidecar at ${sidecars.orders.outbound}; no TLS code in the app)`);
+    const resetsBefore = { B1: apps.B1.resets, B2: apps.B2.resets };
+    let first: Call | undefined;
+    await runPhase(p1, 1, (_i, c) => (first = c));
+    if (first) await narrateCall(first, mesh, out, { B1: apps.B1.resets - resetsBefore.B1, B2: apps.B2.resets - resetsBefore.B2 });
+
+    // 2. Steady calls until outlier detection acts.
+    out.say();
+    out.say(`2. ${perPhase} more calls, one at a time:`);
+    const hitsBefore = { B1: apps.B1.hits, B2: apps.B2.hits };
+    await runPhase(p1, perPhase, (i, c) => callLine(`call ${String(i + 2).padStart(2)}`, c));
+    const eject = orders.events.find((e) => e.type === "eject");
+    if (eject?.type === "eject") {
+      const name = cast.short(eject.endpoint);
+      const after = orders.events.slice(orders.events.indexOf(eject) + 1);
+      const picks = after.filter((e) => e.type === "pick" && e.endpoint === eject.endpoint).length;
+      const replica = REPLICAS.find((r) => r === name);
+      const seenByReplica = replica ? feeds[replica].events.filter((e) => e.type === "request" && e.time > eject.time).length : 0;
+      out.say(`   while ${name} was ejected, sidecar A sent it ${picks} request(s) and ${name}'s sidecar logged ${seenByReplica}; the apps counted B1 ${apps.B1.hits - hitsBefore.B1}, B2 ${apps.B2.hits - hitsBefore.B2} requests in this step`);
     } else {
-      out("   no endpoint was ejected");
+      out.say("   no endpoint was ejected in this step");
     }
 
-    // Phase 2: B1 heals; wait for its ejection to end and see it serve again.
-    if (!interrupted.signal.aborted && ejected?.type === "eject") {
-      for (const app of Object.values(apps)) app.flapping = false;
-      out();
-      out(`3. the deploy finishes: ${[...flapping].join(" and ")} stop${flapping.size > 1 ? "" : "s"} resetting. Waiting for the ejection of ${nameOf.get(ejected.endpoint) ?? ejected.endpoint} to end (${new Date(ejected.untilMs).toISOString().slice(11, 23)})…`);
-      const p2: Phase = { name: "B1 healed", results: [], retries: 0 };
+    // 3. The deploy finishes; the ejection ends and the replica serves again.
+    if (!cleanup.started && eject?.type === "eject") {
+      for (const r of REPLICAS) apps[r].flapping = false;
+      const name = cast.short(eject.endpoint);
+      out.say();
+      out.say(`3. the deploy finishes: ${[...flapping].join(" and ")} stop${flapping.size > 1 ? "" : "s"} resetting. Waiting for ${name}'s ejection to end (sidecar A's /endpoints says when)…`);
+      const p2: Phase = { name: `${[...flapping].join("+")} healed`, calls: [], retries: 0 };
       phases.push(p2);
-      const deadline = ejected.untilMs + (policy.outlier?.intervalMs ?? 10_000) + 2000;
-      while (Date.now() < deadline && !interrupted.signal.aborted && !events.some((e) => e.type === "uneject")) {
-        await run(p2, 1, () => {});
-        await sleep(250, interrupted.signal);
+      const back = await waitForReturn(mesh, eject.endpoint, cursor, out);
+      if (back) {
+        told.add(back);
+        out.say(`   ${describeOutbound(back, cast)}`);
       }
-      await run(p2, 4, (i, r, evs) => out(`   call ${i + 1}: ${r.status} in ${r.ms.toFixed(1).padStart(5)} ms  ${pathOf(evs, label)}`));
+      else out.say(`   ${name} did not return within the wait`);
+      await runPhase(p2, 4, (i, c) => callLine(`call ${i + 1}`, c));
     }
 
-    // Phase 3: change the policy live (num_retries: 0) and make B1 flap again.
-    if (!interrupted.signal.aborted) {
-      const noRetries: Policy = { ...policy, route: { ...policy.route, retry: { ...policy.route.retry, numRetries: 0 } } };
-      orders.applyMesh({ policies: [noRetries], endpoints, version: "demo-2" });
-      for (const n of flapping) apps[n]!.flapping = true;
-      out();
-      out(`4. live policy change on sidecar A (config version demo-2): num_retries 2 -> 0; ${[...flapping].join("+")} flapping again. No process restarted.`);
-      const p3: Phase = { name: "num_retries: 0", results: [], retries: 0 };
+    // 4. A live policy change through the control plane: no retries, B1 flapping again.
+    if (!cleanup.started) {
+      out.say();
+      out.say(`4. live policy change: num_retries ${seedRetries} -> 0, applied through the control plane; ${[...flapping].join("+")} flapping again. No process restarts.`);
+      const pids = Object.values(sidecars).map((s) => s.child.pid);
+      const changed = await applyAndWaitForAck(mesh, policy(0), out);
+      for (const r of flapping) if (r === "B1" || r === "B2") apps[r].flapping = true;
+      const p3: Phase = { name: "num_retries: 0", calls: [], retries: 0 };
       phases.push(p3);
-      await run(p3, perPhase, (i, r, evs) => out(`   call ${String(i + 1).padStart(2)}: ${r.status} in ${r.ms.toFixed(1).padStart(5)} ms  ${pathOf(evs, label)}`));
-      const failed = p3.results.filter((r) => r.status !== 200).length;
-      out(`   without retries the orders app saw ${failed} failure(s) of ${p3.results.length}; with num_retries 2 it saw ${p1.results.filter((r) => r.status !== 200).length} of ${p1.results.length}`);
+      await runPhase(p3, perPhase, (i, c) => callLine(`call ${String(i + 1).padStart(2)}`, c));
+      const failed = (p: Phase) => p.calls.filter((c) => c.status !== 200).length;
+      out.say(`   without retries the orders app saw ${failed(p3)} failure(s) in ${p3.calls.length} calls; with num_retries ${seedRetries} it saw ${failed(p1)} in ${p1.calls.length}`);
+      out.say(`   same sidecar processes throughout: ${Object.values(sidecars).every((s, i) => s.child.pid === pids[i] && s.child.logs.length > 0) ? "pids unchanged" : "a pid changed!"} (${pids.join(", ")}); config version ${changed ?? "?"}`);
+
+      out.say();
+      out.say(`5. restore num_retries ${seedRetries} through the control plane`);
+      await applyAndWaitForAck(mesh, policy(), out);
     }
 
-    out();
-    out("summary");
-    const rows = phases.map(summarise);
-    out(table(Object.keys(rows[0] ?? {}), rows.map((r) => Object.values(r)), new Set([1, 2, 3, 4, 5])).replace(/^/gm, "  "));
-    out();
-    out(`metrics: http://${orders.admin.address}/metrics   endpoints: http://${orders.admin.address}/endpoints`);
+    out.say();
+    out.say("summary (the orders app's own view: status and latency per call; retries from sidecar A's feed)");
+    const rowsOut = phases.map(summarise);
+    out.say(summaryTable(rowsOut).replace(/^/gm, "  "));
+    out.record("summary", { phases: rowsOut });
 
-    if (values.keep && !interrupted.signal.aborted) {
-      out("--keep: everything stays up; Ctrl-C stops it.");
-      await new Promise<void>((done) => interrupted.signal.addEventListener("abort", () => done(), { once: true }));
+    await printTrace(mesh, first, out);
+
+    if (values.keep && !cleanup.started) {
+      explore(mesh, out);
+      finished = true;
+      await new Promise<never>(() => {}); // the signal handler cleans up and exits
     }
-    return interrupted.signal.aborted ? 130 : 0;
+    return 0;
   } finally {
-    await cleanup();
-    if (interrupted.signal.aborted) console.log("\nstopped; everything the demo started is shut down.");
+    if (!cleanup.started) {
+      out.progress("cleaning up…");
+      await cleanup.run((what) => out.progress(`cleaning up: ${what}`));
+      out.say("cleaned up: sidecars stopped (process groups), control plane, collector and apps closed, temporary directory removed.");
+    }
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }
 
-function describeEvent(e: MeshEvent, label: (a: string | undefined) => string): string {
-  switch (e.type) {
-    case "resolve":
-      return `sidecar A: resolve "${e.destination}" -> [${e.endpoints.map((x) => `${label(x.address)}${x.available ? "" : " ejected"}`).join(", ")}]`;
-    case "pick":
-      return `sidecar A: attempt ${e.attempt}: pick ${label(e.endpoint)} (${e.balancer})`;
-    case "connection":
-      return e.info.reused
-        ? `sidecar A: reuse the mTLS connection to ${label(e.endpoint)}, peer ${e.info.peerIdentity ?? "plaintext"}`
-        : `sidecar A: mTLS handshake with ${label(e.endpoint)} OK in ${e.info.handshakeMs?.toFixed(1) ?? "?"} ms; peer certificate verified: ${e.info.peerIdentity}`;
-    case "attempt-failed":
-      return `sidecar A: attempt ${e.attempt} to ${label(e.endpoint)} failed after ${e.durationMs.toFixed(1)} ms: ${e.kind === "status" ? `status ${e.status}` : e.kind} (${e.message})`;
-    case "retry":
-      return `sidecar A: retry_policy fires (${e.reason}); retry ${e.attempt - 1} after ${e.backoffMs.toFixed(0)} ms back-off`;
-    case "retry-abandoned":
-      return `sidecar A: no retry: ${e.reason}`;
-    case "response":
-      return `sidecar A: ${e.status} from ${label(e.endpoint)} after ${e.attempts} attempt(s), ${e.durationMs.toFixed(1)} ms`;
-    case "eject":
-      return `sidecar A: outlier detection ejects ${label(e.endpoint)} (${e.reason}) for ${formatDuration(Math.max(0, e.untilMs - Date.now()))}, ejection #${e.ejectionCount}; later calls skip it`;
-    case "uneject":
-      return `sidecar A: ${label(e.endpoint)} returns to the pool`;
+/**
+ * Waits until sidecar A serves both replicas and the policy (its /config) and every proxy
+ * ACKed that same version (GET /v1/proxies). Registrations keep bumping the version while
+ * the sidecars start, so both are read again until they agree.
+ */
+async function waitForConfig(mesh: DemoMesh, out: Output): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const c = await adminJson<{ version: string; endpoints: Record<string, unknown[]>; policies: unknown[] }>(mesh.sidecars.orders, "/config");
+    const rows = await proxies(mesh);
+    const complete = (c.endpoints.payments?.length ?? 0) === REPLICAS.length && c.policies.length > 0;
+    if (complete && rows.length === 3 && rows.every((r) => r.status === "ACK" && r.config_version === c.version)) {
+      out.say(`  config         version ${c.version} reached sidecar A (${mesh.sidecars.orders.admin}/config: 2 payments endpoints, 1 policy) and every proxy ACKed it (GET /v1/proxies) after ${Date.now() - started} ms`);
+      return;
+    }
+    out.progress(
+      complete
+        ? `waiting for every proxy to ACK config version ${c.version}: ${rows.map((r) => `${r.proxy} ${r.status} ${r.config_version ?? "-"}`).join(", ")}`
+        : `waiting for sidecar A's config: ${c.endpoints.payments?.length ?? 0} of ${REPLICAS.length} payments endpoints, ${c.policies.length} policy (version ${c.version})`,
+    );
+    if (Date.now() - started > 30_000) throw new RemoraError("ERR_CONTROL", "the sidecars did not all receive and ACK the same config within 30s; see `remora get proxies`.");
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-function pathOf(evs: MeshEvent[], label: (a: string | undefined) => string): string {
-  const short = (a: string) => label(a).split(" ")[0]!;
-  const attempts: string[] = [];
-  const notes: string[] = [];
-  for (const e of evs) {
-    if (e.type === "pick") attempts.push(short(e.endpoint));
-    if (e.type === "attempt-failed") attempts[attempts.length - 1] += ` ✗ ${e.kind === "status" ? e.status : e.kind}`;
-    if (e.type === "response" && e.status < 500 && attempts.length) attempts[attempts.length - 1] += " ✓";
-    // Outlier detection acts while the attempt is being judged; say so after the path.
-    if (e.type === "eject") notes.push(`[${short(e.endpoint)} ejected]`);
-    if (e.type === "uneject") notes.push(`[${short(e.endpoint)} back]`);
-  }
-  return [attempts.join(" -> "), ...notes].join("  ");
+/** Applies a policy through the API and waits for sidecar A's ACK in GET /v1/proxies. */
+async function applyAndWaitForAck(mesh: DemoMesh, yaml: string, out: Output): Promise<string | undefined> {
+  const started = Date.now();
+  const res = (await mesh.api.request("PUT", "/v1/policies?source=payments.yaml", { text: yaml, contentType: "application/yaml" })) as { version: string };
+  out.say(`   control plane: PUT /v1/policies -> config version ${res.version}`);
+  const orders = mesh.sidecars.orders.proxyId;
+  const rows = await untilProxies(
+    mesh,
+    (rs) => rs.some((r) => r.proxy === orders && r.config_version === res.version && r.status === "ACK"),
+    10_000,
+    (rs) => out.progress(`waiting for ${orders} to ACK version ${res.version}: ${rs.find((r) => r.proxy === orders)?.status ?? "?"}`),
+  );
+  const row = rows?.find((r) => r.proxy === orders);
+  out.say(row ? `   GET /v1/proxies: ${orders} ACK for version ${res.version} after ${Date.now() - started} ms` : `   ${orders} did not ACK version ${res.version} within 10s`, { ack: row ?? null });
+  return row ? res.version : undefined;
 }
 
-function summariseBody(body: string): string {
-  try {
-    const j = JSON.parse(body) as { replica?: string; caller?: string };
-    return j.replica ? ` from payments ${j.replica}; the app saw caller ${j.caller}` : "";
-  } catch {
-    return "";
+/** Polls sidecar A's /endpoints (which runs outlier detection's sweep) until the replica's uneject event shows on the feed. */
+async function waitForReturn(mesh: DemoMesh, endpoint: string, from: number, out: Output): Promise<FeedEvent | undefined> {
+  const eject = mesh.feeds.orders.events.find((e) => e.type === "eject" && e.endpoint === endpoint);
+  const until = eject?.type === "eject" ? eject.untilMs : Date.now();
+  const deadline = Math.max(until, Date.now()) + 15_000;
+  while (Date.now() < deadline) {
+    const hit = await mesh.feeds.orders.waitFor(from, (e) => e.type === "uneject" && e.endpoint === endpoint, 250);
+    if (hit) return hit.event;
+    const list = await adminJson<{ destination: string; endpoints: { address: string; state: string; ejected_for_ms?: number }[] }[]>(mesh.sidecars.orders, "/endpoints");
+    const ep = list.find((d) => d.destination === "payments")?.endpoints.find((e) => e.address === endpoint);
+    out.progress(`${mesh.cast.short(endpoint)} is ${ep?.state ?? "?"}${ep?.ejected_for_ms !== undefined ? `, back in ${(ep.ejected_for_ms / 1000).toFixed(1)} s` : ""} (GET ${mesh.sidecars.orders.admin}/endpoints)`);
   }
+  return undefined;
 }
 
-function summarise(p: Phase) {
-  const ms = p.results.map((r) => r.ms).sort((a, b) => a - b);
-  const q = (x: number) => (ms.length ? ms[Math.min(ms.length - 1, Math.ceil(x * ms.length) - 1)]! : 0);
-  const ok = p.results.filter((r) => r.status === 200).length;
-  return {
-    phase: p.name,
-    requests: String(p.results.length),
-    success: p.results.length ? `${((ok / p.results.length) * 100).toFixed(1)}%` : "-",
-    retries: String(p.retries),
-    p50: `${q(0.5).toFixed(1)} ms`,
-    p99: `${q(0.99).toFixed(1)} ms`,
+/** The first call told event by event: sidecar A's feed, the replicas' inbound records, the apps' counts. */
+async function narrateCall(c: Call, mesh: DemoMesh, out: Output, resets: Record<Replica, number>): Promise<void> {
+  const { cast, feeds } = mesh;
+  const requestId = c.record?.requestId;
+  const replicaOf = (address: string) => REPLICAS.find((r) => mesh.sidecars[r].inbound === address);
+  // The callee's record of each attempt, matched by x-request-id, which sidecar A sends on.
+  const expected = new Map<Replica, number>();
+  for (const e of c.events) {
+    const r = e.type === "pick" ? replicaOf(e.endpoint) : undefined;
+    if (r) expected.set(r, (expected.get(r) ?? 0) + 1);
+  }
+  const inbound = new Map<Replica, RequestRecord[]>();
+  for (const [r, n] of expected) {
+    const feed: Feed = feeds[r as SidecarName];
+    const mine = () => feed.events.filter((e): e is FeedEvent & RequestRecord => e.type === "request" && e.requestId === requestId);
+    await feed.waitFor(0, () => mine().length >= n, 2_000);
+    inbound.set(r, mine());
+  }
+  const said = new Set<Replica>();
+  const tellInbound = (endpoint: string) => {
+    const r = replicaOf(endpoint);
+    const rec = r ? inbound.get(r)?.shift() : undefined;
+    if (!r || !rec) return;
+    out.say(`   ${describeInbound(r, rec)}`);
+    if (!said.has(r) && resets[r] > 0) out.say(`   payments ${r} app: reset ${resets[r]} connection(s) during this call (it is mid-deploy)`);
+    said.add(r);
   };
+  for (const e of c.events) {
+    if (e.type === "attempt-failed" || (e.type === "response" && e.endpoint)) tellInbound(e.endpoint!);
+    const line = describeOutbound(e, cast);
+    if (line) out.say(`   ${line}`);
+  }
+  if (c.app.status === 0) {
+    out.say(`   orders app: no answer (${c.app.body})`);
+    return;
+  }
+  let detail = "";
+  try {
+    const j = JSON.parse(c.app.body) as { replica?: string; caller?: string };
+    if (j.replica) detail = ` from payments ${j.replica}; that app saw the caller as ${j.caller}`;
+  } catch {
+    // not the payments app's JSON: a sidecar's error reply
+    detail = `: ${c.app.body.trim()}`;
+  }
+  out.say(`   orders app: got ${c.app.status} in ${c.app.ms.toFixed(1)} ms${detail}`);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((ok) => {
-    const t = setTimeout(ok, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), ok()), { once: true });
-  });
+/** The trace of the first retried request, from the spans the sidecars exported to the collector. */
+async function printTrace(mesh: DemoMesh, first: Call | undefined, out: Output): Promise<void> {
+  const candidates = mesh.feeds.orders.events.filter((e): e is FeedEvent & RequestRecord => e.type === "request" && e.direction === "outbound");
+  const retried = candidates.find((r) => (r.attempts ?? 0) > 1) ?? (first?.record as (FeedEvent & RequestRecord) | undefined);
+  if (!retried) return;
+  const attempts = retried.attempts ?? 1;
+  // Sidecars batch spans for about a second; wait for the caller's hop, its attempts and the callees' spans.
+  out.progress(`waiting for the spans of trace ${retried.traceId} at the collector…`);
+  const spans = await mesh.collector.waitForTrace(retried.traceId, (s) => s.length >= 1 + attempts * 2, 5_000);
+  out.say();
+  out.say(`trace ${retried.traceId} (the first request that was retried, ${attempts} attempt(s); ${spans.length} spans exported by the sidecars to ${mesh.collector.url}/v1/traces):`);
+  for (const line of traceTree(spans, mesh.cast.label)) out.say(`  ${line}`);
+  out.record("trace", { traceId: retried.traceId, spans });
+}
+
+function explore(mesh: DemoMesh, out: Output): void {
+  const { controlUrl, dataDir, sidecars } = mesh;
+  const root = join(dataDir, ROOT_CERT_FILE);
+  out.say();
+  out.say("--keep: everything stays up until Ctrl-C. To explore (`remora` is `npx remora` or `node bin/remora.js` in a checkout):");
+  out.say(`  export REMORA_CONTROL=${controlUrl} REMORA_CA=${root} REMORA_ADMIN_TOKEN=$(cat ${join(dataDir, ADMIN_TOKEN_FILE)})`);
+  out.say(`  remora get proxies --control ${controlUrl} --data ${dataDir}`);
+  out.say(`  remora get endpoints --control ${controlUrl} --data ${dataDir}`);
+  out.say(`  remora get policies --control ${controlUrl} --data ${dataDir}`);
+  out.say(`  curl -x http://${sidecars.orders.outbound} -X POST http://payments/charge     # a call as the orders app makes it`);
+  for (const s of Object.values(sidecars)) {
+    out.say(`  ${s.name.padEnd(6)} sidecar admin http://${s.admin}/  (/metrics /endpoints /config /events; curl -N http://${s.admin}/events)`);
+  }
+  const still = REPLICAS.filter((r) => mesh.apps[r].flapping);
+  if (still.length) out.say(`  ${still.join(" and ")} ${still.length > 1 ? "are" : "is"} still flapping: watch sidecar A retry and eject with curl -N http://${sidecars.orders.admin}/events`);
+  out.say(`  spans go to the in-process collector at ${mesh.collector.url}/v1/traces (${mesh.collector.spans.length} so far)`);
+  out.record("keep", { control: controlUrl, data: dataDir, ca: root, sidecars: Object.fromEntries(Object.values(sidecars).map((s) => [s.name, { admin: s.admin, outbound: s.outbound, inbound: s.inbound ?? null, pid: s.child.pid }])) });
 }

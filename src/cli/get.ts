@@ -1,16 +1,18 @@
-// `remora get policies|endpoints|proxies`: what the control plane holds, as an aligned
+// `remora get policies|endpoints|proxies|services`: what the control plane holds, as an aligned
 // table for people or as JSON with --json.
 
 import { stringify } from "yaml";
 import { parse, UsageError } from "./args.ts";
 import { controlFlags, controlHelp, withControl } from "./control-client.ts";
 import { table } from "./table.ts";
+import { getRoutes } from "./get-routes.ts";
 
-const usage = `Usage: remora get policies|endpoints|proxies [--json]
+const usage = `Usage: remora get policies|endpoints|proxies|services [--json]
+       remora get routes SERVICE [--json]   the route table every caller's sidecar uses for SERVICE
 
 ${controlHelp}`;
 
-const PATHS = { policies: "/v1/policies", endpoints: "/v1/endpoints", proxies: "/v1/proxies" } as const;
+const PATHS = { policies: "/v1/policies", endpoints: "/v1/endpoints", proxies: "/v1/proxies", services: "/v1/services" } as const;
 
 interface ProxyRow {
   proxy: string;
@@ -39,11 +41,17 @@ export function formatEndpoints(eps: Record<string, { address: string; identity:
   return table(["SERVICE", "ADDRESS", "IDENTITY", "PROXY", "LAST SEEN"], rows);
 }
 
+export function formatServices(list: { service: string; namespace: string; vip: string; endpoints: number }[]): string {
+  if (list.length === 0) return "no services known";
+  return table(["SERVICE", "NAMESPACE", "VIP", "ENDPOINTS"], list.map((s) => [s.service, s.namespace, s.vip, String(s.endpoints)]), new Set([3]));
+}
+
 export async function getCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse("get", argv, { json: { type: "boolean" }, help: { type: "boolean" }, ...controlFlags }, true);
   if (values.help) return console.log(usage), 0;
   const [what, ...extra] = positionals;
-  if (what === undefined || !(what in PATHS) || extra.length > 0) throw new UsageError("remora get: expected one of policies, endpoints, proxies");
+  if (what === "routes") return getRoutes(values, extra);
+  if (what === undefined || !(what in PATHS) || extra.length > 0) throw new UsageError("remora get: expected one of policies, endpoints, proxies, services");
   const kind = what as keyof typeof PATHS;
   const data = await withControl(values, (c) => c.request("GET", PATHS[kind]));
   if (values.json) {
@@ -52,6 +60,7 @@ export async function getCommand(argv: string[]): Promise<number> {
   }
   if (kind === "proxies") console.log(formatProxies(data as ProxyRow[]));
   else if (kind === "endpoints") console.log(formatEndpoints(data as Parameters<typeof formatEndpoints>[0]));
+  else if (kind === "services") console.log(formatServices(data as Parameters<typeof formatServices>[0]));
   else {
     const { policies, authorization } = data as { policies: unknown[]; authorization: unknown[] };
     const docs = [...policies, ...authorization];

@@ -63,6 +63,7 @@ export async function loadStaticConfig(path: string, now = Date.now()): Promise<
       version: new Date(now).toISOString(),
     },
     drainMs,
+    ...(doc.tracing ? { tracing: { otlpEndpoint: doc.tracing.otlp_endpoint } } : {}),
   };
   return { settings, files };
 }

@@ -11,12 +11,17 @@ Usage: remora <command> [options]
 Commands:
   demo       run the reference scenario end to end on loopback and narrate it
   proxy      run a sidecar (--config FILE)
+  run        run a sidecar and an app beside it: app starts once the sidecar is ready (-- COMMAND)
   certs      mint a development root CA and SPIFFE SVIDs
   control    run the control plane (CA, join tokens, config service, registry) (--data DIR)
   token      print a join token for a new sidecar (--service NAME)
   apply      send policy and authorization documents to the control plane (-f FILE)
   get        show policies, endpoints or proxies known to the control plane
   delete     remove a destination's policy (delete policy NAME)
+  stat       golden metrics per service and per edge (success, RPS, latency, retries, mTLS)
+  tap        stream a service's requests live (caller identity, status, latency)
+  dashboard  serve a local web dashboard: topology, golden metrics, endpoints, proxies
+  init       redirect this network namespace's TCP into the sidecar (iptables; --dry-run prints the rules)
   version    print remora's version and the runtime it runs on
 
 Run \`remora <command> --help\` for a command's options.`;
@@ -25,6 +30,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   proxy: async () => (await import("./proxy.ts")).proxyCommand,
+  run: async () => (await import("./run.ts")).runCommand,
   certs: async () => (await import("./certs.ts")).certsCommand,
   demo: async () => (await import("./demo.ts")).demoCommand,
   version: async () => (await import("./version.ts")).versionCommand,
@@ -33,6 +39,10 @@ const commands: Record<string, () => Promise<Command>> = {
   apply: async () => (await import("./apply.ts")).applyCommand,
   get: async () => (await import("./get.ts")).getCommand,
   delete: async () => (await import("./delete.ts")).deleteCommand,
+  stat: async () => (await import("./stat.ts")).statCommand,
+  tap: async () => (await import("./tap.ts")).tapCommand,
+  dashboard: async () => (await import("./dashboard.ts")).dashboardCommand,
+  init: async () => (await import("./init.ts")).initCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -17,7 +17,9 @@ import { readText } from "./files.ts";
 import { parseDuration } from "../core/duration.ts";
 import { createControlClient } from "../sidecar/control-client.ts";
 import { createControlTransport } from "../sidecar/control/transport.ts";
+import { createFailoverTransport } from "../sidecar/control/failover.ts";
 import type { InboundMode } from "../runtime/types.ts";
+import { tracesUrl } from "../sidecar/tracing/otlp-exporter.ts";
 
 export const usage = `remora proxy --config FILE
 remora proxy --control URL --ca ROOT.pem --token TOKEN --service NAME [--namespace default]
@@ -28,9 +30,11 @@ other sidecars, forwarded to the app), admin server (/ready /live /metrics /conf
 
   --config FILE     static config (YAML); see README "Static configuration"
   --watch-interval  how often to check the config and certificate files for changes (default 2s)
+  --otlp-endpoint URL  export spans as OTLP/HTTP JSON to this collector (both modes; docs/tracing.md)
 
 Control-plane mode:
-  --control URL     the control plane, https://host:port (or REMORA_CONTROL)
+  --control URL     the control plane, https://host:port (or REMORA_CONTROL); several replicas:
+                    URL1,URL2 or the flag repeated; the sidecar fails over between them
   --ca ROOT.pem     the mesh root the control plane's certificate must chain to
   --token TOKEN     join token from \`remora token\` (or REMORA_TOKEN)
   --service NAME    the service this sidecar fronts; --namespace (default "default")
@@ -40,10 +44,11 @@ Control-plane mode:
   --admin ADDR      admin server (default 127.0.0.1:15000)
   --mode MODE       inbound STRICT (default), PERMISSIVE or DISABLE
   --proxy-id ID     registry id (default <service>-<random>)
-  --trust-domain TD default: the trust domain named in the --ca root`;
+  --trust-domain TD default: the trust domain named in the --ca root
+  --label K=V       an endpoint label for policy subsets (e.g. version=v2); repeatable`;
 
 const controlFlags = {
-  control: { type: "string" },
+  control: { type: "string", multiple: true },
   ca: { type: "string" },
   token: { type: "string" },
   service: { type: "string" },
@@ -56,14 +61,23 @@ const controlFlags = {
   mode: { type: "string" },
   "proxy-id": { type: "string" },
   "trust-domain": { type: "string" },
+  "otlp-endpoint": { type: "string" },
 } as const;
 
 export async function proxyCommand(argv: string[]): Promise<number> {
-  const { values } = parse("proxy", argv, { config: { type: "string" }, "watch-interval": { type: "string" }, help: { type: "boolean" }, ...controlFlags });
+  const { values: all } = parse("proxy", argv, {
+    config: { type: "string" },
+    "watch-interval": { type: "string" },
+    help: { type: "boolean" },
+    label: { type: "string", multiple: true },
+    ...controlFlags,
+  });
+  const { label, ...values } = all;
   if (values.help) return console.log(usage), 0;
-  const control = values.control ?? process.env.REMORA_CONTROL;
+  const control = values.control?.join(",") ?? process.env.REMORA_CONTROL;
   if (values.config && values.control) throw new UsageError("remora proxy: give either --config FILE or --control URL, not both");
-  if (!values.config && control) return controlProxy({ ...values, control });
+  if (!values.config && control) return controlProxy({ ...values, control }, labelFlags(label));
+  if (label !== undefined) throw new UsageError("remora proxy: --label goes with --control; in a --config file, set labels on the endpoints");
   if (!values.config) throw new UsageError("remora proxy: --config FILE or --control URL is required; see remora proxy --help");
   const path = values.config;
   const watch = values["watch-interval"] ?? "2s";
@@ -77,7 +91,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   let loaded: LoadedConfig = await loadStaticConfig(path);
   const log = pino({ base: { service: "remora-sidecar" } });
   const runtime = await loadRuntime();
-  const sidecar = await startSidecar(loaded.settings, { runtime, clock: systemClock, random: Math.random, log });
+  const sidecar = await startSidecar({ ...loaded.settings, ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf });
 
   const mtimes = async (files: string[]) => (await Promise.all(files.map((f) => stat(f).then((s) => s.mtimeMs, () => 0)))).join(",");
   let seen = await mtimes(loaded.files);
@@ -118,7 +132,12 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-type ControlValues = { [K in keyof typeof controlFlags]?: string | undefined } & { control: string };
+/** --otlp-endpoint URL as sidecar settings (it wins over the config file's tracing field). */
+function tracingFlag(url: string | undefined): { tracing?: { otlpEndpoint: string } } {
+  return url === undefined ? {} : { tracing: { otlpEndpoint: tracesUrl(url, "--otlp-endpoint") } };
+}
+
+type ControlValues = { [K in Exclude<keyof typeof controlFlags, "control">]?: string | undefined } & { control: string };
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
@@ -129,16 +148,32 @@ function addressFlag(flag: string, value: string | undefined, fallback: string):
 }
 
 /** Control-plane mode: enroll first (a listener needs a certificate), start the sidecar, then watch. */
-async function controlProxy(values: ControlValues): Promise<number> {
-  let url: URL;
-  try {
-    url = new URL(values.control);
-  } catch {
-    url = new URL("invalid:");
+/** `--label version=v2 --label zone=a` as a label map. */
+export function labelFlags(list: readonly string[] | undefined): Record<string, string> | undefined {
+  if (list === undefined || list.length === 0) return undefined;
+  const labels: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`remora proxy: --label "${item}" is not KEY=VALUE (e.g. --label version=v2)`);
+    labels[item.slice(0, eq)] = item.slice(eq + 1);
   }
-  if (url.protocol !== "https:" || url.port === "" || (url.pathname !== "/" && url.pathname !== "")) {
-    throw new UsageError(`remora proxy: --control "${values.control}" is not the control plane's https://host:port URL (e.g. https://127.0.0.1:15010)`);
-  }
+  return labels;
+}
+
+async function controlProxy(values: ControlValues, labels?: Record<string, string>): Promise<number> {
+  const urls = values.control.split(",").map((u) => u.trim()).filter((u) => u !== "").map((text) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      url = new URL("invalid:");
+    }
+    if (url.protocol !== "https:" || url.port === "" || (url.pathname !== "/" && url.pathname !== "")) {
+      throw new UsageError(`remora proxy: --control "${text}" is not the control plane's https://host:port URL (e.g. https://127.0.0.1:15010)`);
+    }
+    return url;
+  });
+  if (urls.length === 0) throw new UsageError(`remora proxy: --control "${values.control}" names no control plane; give https://host:port (e.g. https://127.0.0.1:15010)`);
   if (!values.ca) throw new UsageError("remora proxy: --ca ROOT.pem is required with --control (the root the control plane's certificate chains to)");
   const token = values.token ?? process.env.REMORA_TOKEN;
   if (!token) throw new UsageError("remora proxy: --token TOKEN (or REMORA_TOKEN) is required with --control; get one with `remora token --service NAME`");
@@ -151,6 +186,7 @@ async function controlProxy(values: ControlValues): Promise<number> {
   const outboundListen = addressFlag("outbound", values.outbound, "127.0.0.1:15001");
   const adminListen = addressFlag("admin", values.admin, "127.0.0.1:15000");
   const advertise = values.advertise === undefined ? undefined : addressFlag("advertise", values.advertise, "");
+  const tracing = tracingFlag(values["otlp-endpoint"]);
 
   const caPem = await readText(values.ca, "--ca");
   let rootId: string | undefined;
@@ -181,11 +217,13 @@ async function controlProxy(values: ControlValues): Promise<number> {
       ...(sidecar?.inbound ? { address: advertise ?? sidecar.inbound.address } : {}),
       ...(sidecar ? { admin: sidecar.admin.address } : {}),
       runtime: `${runtime.name} ${runtime.version}`,
+      ...(labels ? { labels } : {}),
     }),
   });
-  const control = createControlTransport({ runtime, url, caPem, trustDomain, material: () => client.material(), clock: systemClock });
+  const replicas = urls.map((url) => ({ url: url.origin, ...createControlTransport({ runtime, url, caPem, trustDomain, material: () => client.material(), clock: systemClock }) }));
+  const control = { ...createFailoverTransport(replicas, log), close: () => replicas.forEach((r) => r.close()) };
 
-  log.info({ control: url.origin, service: values.service, namespace }, "enrolling with the control plane");
+  log.info({ control: replicas.map((r) => r.url).join(","), service: values.service, namespace }, "enrolling with the control plane");
   const material = await client.enroll();
   sidecar = await startSidecar(
     {
@@ -198,8 +236,9 @@ async function controlProxy(values: ControlValues): Promise<number> {
       drainMs: 5000,
       service: values.service,
       awaitConfig: true,
+      ...tracing,
     },
-    { runtime, clock: systemClock, random: Math.random, log },
+    { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf },
   );
   client.start(sidecar);
 
@@ -216,3 +255,6 @@ async function controlProxy(values: ControlValues): Promise<number> {
   });
   return 0;
 }
+
+/** Admin POST /shutdown takes the same path as SIGTERM: one drain, whoever asks. */
+const drainSelf = () => process.kill(process.pid, "SIGTERM");

@@ -1,11 +1,10 @@
-// `remora version`: remora's version and the runtime it is running on.
+// `remora version`: remora's version, the runtime it is running on and the adapter in use.
 
-import { createRequire } from "node:module";
+import pkg from "../../package.json" with { type: "json" };
 import { loadRuntime } from "../runtime/detect.ts";
 
 export async function versionCommand(_argv: string[]): Promise<number> {
-  const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
   const runtime = await loadRuntime();
-  console.log(`remora ${pkg.version} (${runtime.name} ${runtime.version})`);
+  console.log(`remora ${pkg.version} (${runtime.name} ${runtime.version}, adapter ${runtime.adapter})`);
   return 0;
 }

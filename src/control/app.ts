@@ -13,6 +13,10 @@ import { parseSpiffeId, workloadId } from "../core/identity/spiffe-id.ts";
 import { validate } from "../core/validation.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import { parseApplyBody } from "./documents.ts";
+import { createResourceIndex } from "./ondemand/resources.ts";
+import { parseWatchRequest, watch } from "./ondemand/watch.ts";
+import { registerObserveRoutes, type ObserveDeps } from "./stats/routes.ts";
+import type { ProxyRecord } from "./store.ts";
 import { issueJoinToken, isValidName, TokenRefused, verifyJoinToken, type TokenKeys } from "./tokens.ts";
 
 export interface ControlLogger {
@@ -32,6 +36,8 @@ export interface ControlAppDeps {
   /** Lifetime of issued SVIDs. */
   certTtlMs: number;
   logger: ControlLogger;
+  /** Metrics gathering and tap (`GET /v1/stats`, `GET /v1/tap`); absent: those routes answer 404. */
+  observe?: ObserveDeps;
 }
 
 /** What the server layer knows about the connection; absent fields mean "no". */
@@ -76,6 +82,7 @@ const proxyRequest = v.object({
   service: v.string(),
   namespace: v.optional(v.string()),
   address: v.optional(v.string()),
+  labels: v.optional(v.record(v.string(), v.string())),
   admin: optionalString,
   runtime: optionalString,
   config_version: optionalString,
@@ -199,10 +206,11 @@ export function createControlApp(deps: ControlAppDeps): Hono<Env> {
     }
     const known = plane.proxy(proxy);
     if (known && known.identity !== w.id) refuse(c, 403, `proxy ${proxy} is registered by ${known.identity}, not ${w.id}`);
-    const record = { proxy, service: w.service, namespace, identity: w.id, ...(body.address === undefined ? {} : { address: body.address }) };
+    const record: ProxyRecord = { proxy, service: w.service, namespace, identity: w.id, ...(body.address === undefined ? {} : { address: body.address }) };
+    if (body.labels !== undefined && Object.keys(body.labels).length > 0) record.labels = body.labels;
     for (const k of ["admin", "runtime", "config_version", "cert_serial", "cert_not_after"] as const) {
       const value = body[k];
-      if (typeof value === "string") (record as Record<string, string>)[k] = value;
+      if (typeof value === "string") record[k] = value;
     }
     await plane.heartbeat(record);
     return c.json({ version: plane.version });
@@ -231,6 +239,16 @@ export function createControlApp(deps: ControlAppDeps): Hono<Env> {
       if (!changed) return c.body(null, 304);
     }
     return c.body(plane.snapshotJson(), 200, { "content-type": "application/json" });
+  });
+
+  // On-demand config (v2): only the destinations the sidecar names, only what changed.
+  const resources = createResourceIndex(() => plane.state());
+  app.post("/v2/config", async (c) => {
+    const w = requireSvid(c);
+    const req = parseWatchRequest(await jsonBody(c, v.unknown(), "config watch"));
+    const deps = { view: resources, waitForChange: plane.waitForChange.bind(plane), now: () => clock.now() };
+    const answer = await watch(deps, req, w.service, Math.min(req.wait, MAX_WAIT_S) * 1000, c.req.raw.signal);
+    return answer === undefined ? c.body(null, 304) : c.json(answer);
   });
 
   app.post("/v1/config/ack", async (c) => {
@@ -291,10 +309,17 @@ export function createControlApp(deps: ControlAppDeps): Hono<Env> {
     return c.json(plane.endpoints());
   });
 
+  app.get("/v1/services", (c) => {
+    requireAdmin(c);
+    return c.json(plane.services());
+  });
+
   app.get("/v1/proxies", (c) => {
     requireAdmin(c);
     return c.json(plane.proxies());
   });
+
+  if (deps.observe) registerObserveRoutes(app, deps.observe, { proxies: () => plane.proxies(), events: plane.events, clock, requireAdmin });
 
   return app;
 }

@@ -1,5 +1,6 @@
 // The control plane's secrets in its data directory (0700, files 0600): the root CA, the
 // join-token signing key and the admin token. Made on first start, loaded on later ones.
+// (With --store postgres they live encrypted in the database instead: pg/pg-secrets.ts.)
 
 import { chmod, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -40,6 +41,26 @@ export async function writeSecret(path: string, text: string): Promise<void> {
   await writeFileAtomic(path, text, 0o600);
 }
 
+/** Refuses a root CA made for another trust domain; `where` names the file or store it came from. */
+export function checkCaDomain(ca: RootCa, trustDomain: string, where: string): void {
+  const caId = spiffeIdOf(ca.cert);
+  const caDomain = caId === undefined ? undefined : parseSpiffeId(caId).trustDomain;
+  if (caDomain !== undefined && caDomain !== trustDomain) {
+    throw new RemoraError("ERR_CA", `the root CA in ${where} is for trust domain ${caDomain}, not --trust-domain ${trustDomain}.`);
+  }
+}
+
+/**
+ * With a shared store the secrets live in the database; DIR keeps only what the local CLI
+ * reads (root.pem, admin-token), rewritten at each start. The root and token keys never touch DIR.
+ */
+export async function exportForCli(dir: string, rootPem: string, adminToken: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  await writeSecret(join(dir, ROOT_CERT_FILE), rootPem);
+  await writeSecret(join(dir, ADMIN_TOKEN_FILE), adminToken + "\n");
+}
+
 export async function openDataDir(dir: string, o: { trustDomain: string; now: number }): Promise<DataDir> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
@@ -64,11 +85,7 @@ export async function openDataDir(dir: string, o: { trustDomain: string; now: nu
     throw new RemoraError("ERR_CA", `${dir} holds ${certPem === undefined ? ROOT_KEY_FILE : ROOT_CERT_FILE} without ${certPem === undefined ? ROOT_CERT_FILE : ROOT_KEY_FILE}; restore the missing file or use an empty directory.`);
   } else {
     ca = await loadCa(certPem, keyPem);
-    const caId = spiffeIdOf(ca.cert);
-    const caDomain = caId === undefined ? undefined : parseSpiffeId(caId).trustDomain;
-    if (caDomain !== undefined && caDomain !== o.trustDomain) {
-      throw new RemoraError("ERR_CA", `the root CA in ${files.cert} is for trust domain ${caDomain}, not --trust-domain ${o.trustDomain}.`);
-    }
+    checkCaDomain(ca, o.trustDomain, files.cert);
   }
 
   let tokenPem = await readOptional(files.token);
@@ -91,7 +108,7 @@ export async function openDataDir(dir: string, o: { trustDomain: string; now: nu
 }
 
 /** The public half of an EC private key, via its JWK (drop d, re-import for verify). */
-async function publicKeyOf(privateKey: CryptoKey): Promise<CryptoKey> {
+export async function publicKeyOf(privateKey: CryptoKey): Promise<CryptoKey> {
   const { d: _d, key_ops: _ops, ...jwk } = await exportJWK(privateKey);
   return (await importJWK(jwk, "ES256")) as CryptoKey;
 }

@@ -3,11 +3,13 @@
 
 import { isIP } from "node:net";
 import type { Clock } from "../core/clock.ts";
+import type { CryptoKey } from "../core/identity/web-crypto.ts";
 import { generateKeyPair, exportPrivateKeyPem, issueSvid } from "../core/identity/ca.ts";
 import { certificateInfo } from "../core/identity/certificate-info.ts";
 import { workloadId } from "../core/identity/spiffe-id.ts";
 import { createPeerVerifier, trustBundleFromPem } from "../core/identity/svid.ts";
 import { systemClock } from "../core/system-clock.ts";
+import { RemoraError } from "../core/errors.ts";
 import { loadRuntime } from "../runtime/detect.ts";
 import { parseHostPort } from "../runtime/node/address.ts";
 import type { TlsMaterial } from "../runtime/types.ts";
@@ -15,6 +17,7 @@ import { createControlApp, type ControlLogger } from "./app.ts";
 import { ControlPlane } from "./control-plane.ts";
 import { openDataDir } from "./data-dir.ts";
 import { FileStore } from "./file-store.ts";
+import { StatsCollector } from "./stats/collector.ts";
 import type { Store } from "./store.ts";
 
 export const CONTROL_NAMESPACE = "remora-system";
@@ -31,6 +34,12 @@ export interface ControlServerOptions {
   clock?: Clock;
   /** Defaults to the file store in dataDir. */
   store?: Store;
+  /** Service VIP range (default 240.240.0.0/16). */
+  serviceCidr?: string;
+  /** postgres://… : state and secrets shared with other replicas (src/control/pg/); dataDir then only receives root.pem and admin-token. */
+  storeUrl?: string;
+  /** Encrypts the secrets in the shared store; required with storeUrl. */
+  storeKey?: CryptoKey;
 }
 
 export interface ControlServer {
@@ -45,10 +54,14 @@ export function controlIdentity(trustDomain: string): string {
 
 export async function startControlServer(o: ControlServerOptions): Promise<ControlServer> {
   const clock = o.clock ?? systemClock;
-  const data = await openDataDir(o.dataDir, { trustDomain: o.trustDomain, now: clock.now() });
-  const plane = await ControlPlane.open({ store: o.store ?? new FileStore(o.dataDir), clock, ...(o.lapseMs === undefined ? {} : { lapseMs: o.lapseMs }) });
+  const shared = o.storeUrl === undefined ? undefined : await openShared(o, clock.now());
+  const data = shared?.data ?? (await openDataDir(o.dataDir, { trustDomain: o.trustDomain, now: clock.now() }));
+  const plane = await ControlPlane.open({ store: shared?.store ?? o.store ?? new FileStore(o.dataDir), clock, ...(o.lapseMs === undefined ? {} : { lapseMs: o.lapseMs }), ...(o.serviceCidr === undefined ? {} : { serviceCidr: o.serviceCidr }) });
   const bundlePem = data.ca.certPem;
   const bundle = trustBundleFromPem(bundlePem, o.trustDomain);
+  // Sidecar admin servers speak plain HTTP (loopback, or the pod address).
+  const scrapeFetch = (input: string, init?: RequestInit) => fetch(input, init);
+  const stats = new StatsCollector({ proxies: () => plane.proxies(), events: plane.events, clock, fetch: scrapeFetch });
   const app = createControlApp({
     plane,
     clock,
@@ -59,6 +72,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     adminToken: data.adminToken,
     certTtlMs: o.certTtlMs,
     logger: o.logger,
+    observe: { stats, fetch: scrapeFetch },
   });
 
   const { host } = parseHostPort(o.listen, "--listen");
@@ -116,9 +130,10 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     });
   background(renew(), "certificate renewal");
   background(sweep(), "registry sweep");
+  background(stats.run(stop.signal), "metrics gathering");
 
   o.logger.info(
-    { address: listener.address, trust_domain: o.trustDomain, data: o.dataDir, created: data.created, id, version: plane.version },
+    { address: listener.address, trust_domain: o.trustDomain, data: o.dataDir, ...(shared ? { store: shared.store.where } : {}), created: data.created, id, version: plane.version },
     "control plane ready",
   );
   return {
@@ -127,6 +142,14 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     async close() {
       stop.abort();
       await listener.close(1_000);
+      await shared?.store.close();
     },
   };
+}
+
+async function openShared(o: ControlServerOptions, now: number) {
+  if (o.storeKey === undefined) throw new RemoraError("ERR_STORE", "a shared store needs --store-key-file FILE or REMORA_STORE_KEY to encrypt the CA and token keys.");
+  // Loaded only when asked for, so the default file store never pulls in the pg driver.
+  const { openSharedState } = await import("./pg/open.ts");
+  return openSharedState({ url: o.storeUrl!, key: o.storeKey, trustDomain: o.trustDomain, now, dataDir: o.dataDir, logger: o.logger });
 }

@@ -20,7 +20,12 @@ export type ErrorCode =
   | "ERR_FORBIDDEN"
   | "ERR_NOT_FOUND"
   | "ERR_REQUEST_INVALID"
-  | "ERR_CONTROL";
+  | "ERR_CONTROL"
+  | "ERR_REDIRECT"
+  | "ERR_VIP"
+  | "ERR_METRICS"
+  | "ERR_RUN"
+  | "ERR_STORE";
 
 export class RemoraError extends Error {
   readonly code: ErrorCode;

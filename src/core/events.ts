@@ -12,6 +12,12 @@ export type MeshEvent =
   | { type: "retry-abandoned"; requestId: string; destination: string; reason: string }
   | { type: "response"; requestId: string; destination: string; endpoint?: string; status: number; attempts: number; durationMs: number; peerIdentity?: string }
   | { type: "eject"; destination: string; endpoint: string; reason: "consecutive_5xx" | "consecutive_gateway_failure"; untilMs: number; ejectionCount: number }
-  | { type: "uneject"; destination: string; endpoint: string };
+  | { type: "uneject"; destination: string; endpoint: string }
+  // Traffic management (route.rules): which rule and subset took the request, injected
+  // faults, mirrored copies (reported when the copy settles), local rate limiting.
+  | { type: "rule"; requestId: string; destination: string; rule: string; subset?: string }
+  | { type: "fault"; requestId: string; destination: string; rule: string; kind: "delay" | "abort"; status?: number; delayMs?: number }
+  | { type: "mirror"; requestId: string; destination: string; mirror: string; endpoint?: string; result: "success" | "failure"; status?: number; message?: string }
+  | { type: "rate-limited"; requestId: string; destination: string; rule?: string; retryAfterS: number };
 
 export type EventSink = (e: MeshEvent) => void;

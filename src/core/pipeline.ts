@@ -11,11 +11,18 @@ import { bufferBody } from "./pipeline/buffer-body.ts";
 import { compose, type RequestContext } from "./pipeline/context.ts";
 import { buildTable, type Destination } from "./pipeline/destination.ts";
 import { endpoint } from "./pipeline/endpoint.ts";
+import { faultAbort, faultDelay } from "./pipeline/fault.ts";
+import { headersRewrite } from "./pipeline/headers-rewrite.ts";
+import { match } from "./pipeline/match.ts";
+import { mirror } from "./pipeline/mirror.ts";
+import { rateLimit } from "./pipeline/rate-limit.ts";
+import { split } from "./pipeline/split.ts";
 import { observe } from "./pipeline/observe.ts";
 import { retry } from "./pipeline/retry.ts";
 import { route } from "./pipeline/route.ts";
 import { routeTimeout } from "./pipeline/route-timeout.ts";
 import { send } from "./pipeline/send.ts";
+import { logicalName } from "./router.ts";
 
 export interface OutboundConfig {
   policies: readonly Policy[];
@@ -53,24 +60,41 @@ export interface DestinationStatus {
   endpoints: EndpointStatus[];
 }
 
+/** A per-destination change (on-demand config): only the named destinations are touched. */
+export interface OutboundPatch {
+  /** Destinations added or replaced; a destination without a policy gets the default policy. */
+  set: Readonly<Record<string, { policy?: Policy; endpoints: readonly Endpoint[] }>>;
+  /** Destinations dropped. */
+  remove?: readonly string[];
+}
+
 export interface Outbound {
   handle(req: Request): Promise<Response>;
   /** Atomic swap; balancer and outlier state of endpoints that remain (by address) is kept. */
   update(config: OutboundConfig): void;
+  /** Atomic, O(changed) update of some destinations; the others keep their table entries untouched. */
+  patch(changes: OutboundPatch): void;
   destinations(): DestinationStatus[];
 }
 
 export function createOutbound(config: OutboundConfig, deps: OutboundDeps): Outbound {
-  let table: ReadonlyMap<string, Destination> = buildTable(config, new Map(), deps);
+  let table: Map<string, Destination> = buildTable(config, new Map(), deps);
 
   const handler = compose(
     [
       observe(deps), //            the final `response` event, whatever answered
       route((name) => table.get(name), deps), // logical name -> destination; 404 / 503
+      match(), //                  first matching route.rules entry: its timeout and retries; 404
+      rateLimit(deps), //          destination and rule token buckets: 429
+      split(deps), //              weighted subset of the destination: 503 when empty
+      headersRewrite(), //         rule's header edits and path rewrite
+      faultDelay(deps), //         injected delay; picks requests to abort
       bufferBody(), //             keep a replayable copy of small bodies
+      mirror((name) => table.get(name), deps), // fire-and-forget copy to another destination
       routeTimeout(deps), //       route.timeout bounds all attempts and back-off: 504
       retry(deps), //              attempts, retry_on, back-off
       balance(deps), //            panic threshold, previous hosts, load balancer
+      faultAbort(deps), //         injected abort, as this attempt's answer
       endpoint(), //               in-flight count, outlier detection
     ],
     send(deps.send, deps), //      per-try timeout, fresh body, the injected Upstream
@@ -90,6 +114,13 @@ export function createOutbound(config: OutboundConfig, deps: OutboundDeps): Outb
     },
     update(next) {
       table = buildTable(next, table, deps);
+    },
+    patch({ set, remove = [] }) {
+      // Built first (it may throw), then written in one synchronous pass: no request sees half.
+      const policies = Object.values(set).flatMap((d) => (d.policy === undefined ? [] : [d.policy]));
+      const built = buildTable({ policies, endpoints: Object.fromEntries(Object.entries(set).map(([n, d]) => [n, d.endpoints])) }, table, deps);
+      for (const name of remove) table.delete(logicalName(name));
+      for (const [name, d] of built) table.set(name, d);
     },
     destinations() {
       return [...table.values()].map(status);

@@ -52,3 +52,34 @@ function hostHeader(value: string | null): string | undefined {
   if (trimmed.startsWith("[")) return trimmed.slice(0, trimmed.indexOf("]") + 1);
   return trimmed.replace(/:\d*$/, "");
 }
+
+/** VIP -> service name, from the control plane's `services: { name: { vip } }` section. */
+export function vipTable(services: Readonly<Record<string, { vip: string }>> | undefined): ReadonlyMap<string, string> {
+  return new Map(Object.entries(services ?? {}).map(([name, s]) => [s.vip, name]));
+}
+
+/**
+ * A request whose authority is a service's virtual IP (`http://240.240.0.2/charge`, what a
+ * redirected connection to the VIP carries when the app dialled the address itself) is
+ * readdressed to the service name, port kept, so it shares the name's policy, balancer and
+ * outlier state; the peer then sees `Host: payments`. Any other request is returned as is.
+ */
+export function readdressVip(req: Request, vips: ReadonlyMap<string, string>): Request {
+  const host = vips.size === 0 ? undefined : requestHost(req);
+  const name = host === undefined ? undefined : vips.get(host);
+  if (name === undefined) return req;
+  const url = new URL(req.url);
+  url.hostname = name;
+  const headers = new Headers(req.headers);
+  if (headers.has("host")) headers.set("host", url.host);
+  const hasBody = req.body !== null && req.method !== "GET" && req.method !== "HEAD";
+  return new Request(url, {
+    method: req.method,
+    headers,
+    body: hasBody ? req.body : null,
+    signal: req.signal,
+    redirect: "manual",
+    // Required by the fetch implementations for a streaming request body.
+    ...(hasBody ? { duplex: "half" } : {}),
+  } as RequestInit);
+}

@@ -7,11 +7,14 @@ import type { Sidecar, SidecarSettings } from "./sidecar.ts";
 import { CONTENT_TYPE } from "../core/metrics/registry.ts";
 import { policyToDocument } from "../core/policy/parse.ts";
 import { authorizationToDocument } from "../core/authz.ts";
+import { routeTable } from "../core/policy/route-table.ts";
 
 export interface AdminDeps {
   sidecar: Sidecar;
   clock: Clock;
   settings: () => SidecarSettings;
+  /** Starts a drain and exit; absent when the host offers none (POST /shutdown then answers 501). */
+  shutdown?: () => void;
 }
 
 const json = (body: unknown, status = 200) =>
@@ -50,6 +53,11 @@ export function createAdminHandler(d: AdminDeps): Handler {
         authorization: d.sidecar.authorization().map(authorizationToDocument),
       });
     },
+    // This sidecar's effective route table as a caller: one row per rule, per destination.
+    "/routes": () => {
+      const endpoints = d.settings().mesh.endpoints;
+      return json(d.sidecar.pipeline.destinations().flatMap((dest) => routeTable(dest.policy, endpoints[dest.name] ?? [])));
+    },
     "/endpoints": () => {
       const now = d.clock.now();
       return json(
@@ -68,11 +76,32 @@ export function createAdminHandler(d: AdminDeps): Handler {
       );
     },
   };
-  return async (req) => {
-    const route = routes[new URL(req.url).pathname];
+  return async (req, info) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/shutdown") return shutdown(req, info.remoteAddress, d.shutdown);
+    const route = routes[path];
     if (!route) return new Response(`not found; try ${Object.keys(routes).join(" ")}\n`, { status: 404 });
     return route(req);
   };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * `POST /shutdown`, for platforms that run the app apart from the sidecar (a job's last
+ * step): loopback callers only, since anyone who can reach the admin port from outside
+ * the pod must not be able to take its sidecar down.
+ */
+function shutdown(req: Request, remote: string, start: (() => void) | undefined): Response {
+  if (req.method !== "POST") return new Response("use POST /shutdown\n", { status: 405, headers: { allow: "POST" } });
+  if (!isLoopback(remote)) return new Response(`remora: /shutdown is refused from ${remote}: loopback callers only\n`, { status: 403 });
+  if (!start) return new Response("remora: this sidecar's host offers no shutdown\n", { status: 501 });
+  // Answer first, then drain: the caller learns the request was taken before the listener closes.
+  setTimeout(start, 0);
+  return new Response("draining\n", { status: 202 });
+}
+
+function isLoopback(address: string): boolean {
+  const a = address.replace(/^::ffff:/, "");
+  return a.startsWith("127.") || a === "::1";
+}

@@ -39,6 +39,11 @@ export const configSchema = v.strictObject({
   endpoints: v.optional(v.record(v.string(), v.array(endpointSchema)), {}),
   policies: v.optional(v.array(v.union([v.string(), v.record(v.string(), v.unknown())])), []),
   drain_timeout: v.optional(v.string()),
+  tracing: v.optional(
+    v.strictObject({
+      otlp_endpoint: v.pipe(v.string(), v.regex(/^https?:\/\/[^\s/]+/, "must be an http:// or https:// URL (the OTLP/HTTP collector)")),
+    }),
+  ),
 });
 
 export type ConfigDocument = v.InferOutput<typeof configSchema>;

@@ -16,6 +16,9 @@ import { keyMatchesCertificate } from "../core/identity/pem.ts";
 import { workloadId } from "../core/identity/spiffe-id.ts";
 import { parseSnapshot } from "./control/snapshot.ts";
 import { backoffDelay, createOutage, Unreachable, type BackoffOptions } from "./control/connectivity.ts";
+import type { DestinationUpdate } from "./control/destinations.ts";
+import { onDemandWatchLoop } from "./control/ondemand-watch.ts";
+import type { Subscriptions } from "./control/subscriptions.ts";
 
 export interface ControlResponse {
   status: number;
@@ -41,6 +44,8 @@ export interface ControlTarget {
   applyMesh(mesh: MeshSettings): void;
   applyAuthorization(docs: readonly Authorization[]): void;
   setIdentity(material: TlsMaterial): void;
+  /** On-demand mode: O(changed) update of some destinations (a Sidecar has it). */
+  applyDestinations?(update: DestinationUpdate): void;
 }
 
 export interface IdentityCrypto {
@@ -55,6 +60,8 @@ export interface Registration {
   address?: string;
   admin?: string;
   runtime: string;
+  /** Endpoint labels for policy subsets (`--label version=v2`). */
+  labels?: Record<string, string>;
 }
 
 export interface ControlClientDeps {
@@ -75,6 +82,8 @@ export interface ControlClientDeps {
   /** Long-poll `wait` in seconds. Default 30. */
   pollWaitSeconds?: number;
   backoff?: BackoffOptions;
+  /** On-demand mode (`POST /v2/config`): only these destinations, growing as the app calls new names. Absent: the whole-mesh snapshot (v1). */
+  onDemand?: Subscriptions;
 }
 
 export interface ControlClient {
@@ -118,9 +127,10 @@ export function createControlClient(d: ControlClientDeps): ControlClient {
   async function call(method: string, path: string, body: unknown, options: ControlRequestOptions): Promise<ControlResponse> {
     let res: ControlResponse;
     try {
-      res = await d.transport(method, path, body, { ...options, signal: stop.signal });
+      res = await d.transport(method, path, body, { ...options, signal: options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal });
     } catch (e) {
-      if (stop.signal.aborted) throw e;
+      // Our own shutdown, or the caller cancelled (a new subscription): not an outage.
+      if (stop.signal.aborted || options.signal?.aborted) throw e;
       const reason = (e as Error)?.message ?? String(e);
       outage.failed(reason);
       throw new Unreachable(reason);
@@ -209,6 +219,7 @@ export function createControlClient(d: ControlClientDeps): ControlClient {
         namespace: d.namespace,
         ...(r.address === undefined ? {} : { address: r.address }),
         ...(r.admin === undefined ? {} : { admin: r.admin }),
+        ...(r.labels === undefined ? {} : { labels: r.labels }),
         runtime: r.runtime,
         config_version: applied ?? null,
         cert_serial: cert?.serial ?? null,
@@ -267,7 +278,7 @@ export function createControlClient(d: ControlClientDeps): ControlClient {
       try {
         const snap = parseSnapshot(res.json);
         // applyMesh may still refuse (it rebuilds the pipeline); authorization cannot, so it goes second.
-        target.applyMesh({ policies: snap.policies, endpoints: snap.endpoints, version: snap.version });
+        target.applyMesh({ policies: snap.policies, endpoints: snap.endpoints, version: snap.version, ...(snap.services ? { services: snap.services } : {}) });
         target.applyAuthorization(snap.authorization);
         applied = snap.version;
         configured();
@@ -277,6 +288,14 @@ export function createControlClient(d: ControlClientDeps): ControlClient {
       }
       await ack(version, error);
     }
+  }
+
+  function onDemandWatch(subscriptions: Subscriptions, target: ControlTarget): Promise<void> {
+    const done = (version: string): void => {
+      applied = version;
+      configured();
+    };
+    return onDemandWatchLoop({ call, subscriptions, proxyId: d.proxyId, waitSeconds, log, backoff, stopped: stop.signal, ack, applied: done }, target);
   }
 
   const quietly = (p: Promise<void>) =>
@@ -291,7 +310,8 @@ export function createControlClient(d: ControlClientDeps): ControlClient {
     configVersion: () => applied,
     start(target) {
       if (material === undefined) throw new Error("createControlClient: start() needs enroll() first");
-      loops = [quietly(renewLoop(target)), quietly(heartbeatLoop()), quietly(watchLoop(target))];
+      const watch = d.onDemand === undefined ? watchLoop(target) : onDemandWatch(d.onDemand, target);
+      loops = [quietly(renewLoop(target)), quietly(heartbeatLoop()), quietly(watch)];
     },
     async close() {
       stop.abort(new DOMException("the sidecar is shutting down", "AbortError"));

@@ -3,11 +3,27 @@
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 
-/** A copy of `req` with the given header edits; the body streams through untouched. */
-export function rewriteRequest(req: Request, edit: (h: Headers) => void): Request {
+/**
+ * A copy of `req` with the given header edits; the body streams through untouched.
+ *
+ * `inPlace`: edit `req`'s own headers and return `req`, for a caller that owns the request
+ * and copies it later anyway (the outbound pipeline builds one Request per attempt), where
+ * building a Request here is pure cost (bench/RESULTS.md). Headers a runtime keeps
+ * immutable make it fall back to the copy; the edits are idempotent, so a half-done
+ * in-place edit is simply redone on the copy.
+ */
+export function rewriteRequest(req: Request, edit: (h: Headers) => void, options: { inPlace?: boolean } = {}): Request {
+  if (options.inPlace) {
+    try {
+      stripHopByHop(req.headers);
+      edit(req.headers);
+      return req;
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+    }
+  }
   const headers = new Headers(req.headers);
-  for (const name of headers.get("connection")?.split(",") ?? []) headers.delete(name.trim());
-  for (const name of HOP_BY_HOP) headers.delete(name);
+  stripHopByHop(headers);
   edit(headers);
   const hasBody = req.body !== null && req.method !== "GET" && req.method !== "HEAD";
   return new Request(req.url, {
@@ -19,6 +35,11 @@ export function rewriteRequest(req: Request, edit: (h: Headers) => void): Reques
     // Required by the fetch spec's implementations for a streaming request body.
     ...(hasBody ? { duplex: "half" } : {}),
   } as RequestInit);
+}
+
+function stripHopByHop(headers: Headers): void {
+  for (const name of headers.get("connection")?.split(",") ?? []) headers.delete(name.trim());
+  for (const name of HOP_BY_HOP) headers.delete(name);
 }
 
 /**

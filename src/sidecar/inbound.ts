@@ -34,6 +34,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
     const start = d.clock.now();
     const url = new URL(req.url);
     const caller = info.mtls ? info.peerIdentity : undefined;
+    d.metrics.inboundTls.inc({ tls: info.mtls ? "mtls" : "plaintext" });
     const verdict = authorize(d.authorization?.(), { ...(caller ? { identity: caller } : {}), method: req.method, path: url.pathname });
     if (!verdict.allowed) {
       d.metrics.inboundDenied.inc({ reason: "authz" });

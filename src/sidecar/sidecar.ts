@@ -16,17 +16,21 @@ import { certificateInfo, createPeerVerifier, trustBundleFromPem, type TrustBund
 import { Registry } from "../core/metrics/registry.ts";
 import { createMeshMetrics, recordEvent, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
+import { readdressVip, vipTable } from "../core/router.ts";
 import { RemoraError } from "../core/errors.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
 import { createInboundHandler } from "./inbound.ts";
 import { createAdminHandler } from "./admin.ts";
 import { createEventHub, type EventHub, type RequestRecord } from "./event-stream.ts";
+import { createTracing, tracedHub, type TracingSettings } from "./tracing/tracing.ts";
 
 export interface MeshSettings {
   policies: Policy[];
   endpoints: EndpointMap;
   /** Opaque version label shown on /config (file mtime, control-plane version). */
   version: string;
+  /** Service name -> virtual IP, from the control plane: a request whose Host is a VIP routes to that service. */
+  services?: Record<string, { vip: string }>;
 }
 
 export interface SidecarSettings {
@@ -42,6 +46,8 @@ export interface SidecarSettings {
   service?: string;
   /** Control-plane mode: not ready until the first applyMesh (static mode has its config at start). */
   awaitConfig?: boolean;
+  /** Spans per hop to an OTLP/HTTP collector (docs/tracing.md); absent: no spans exported. */
+  tracing?: TracingSettings;
 }
 
 export interface SidecarDeps {
@@ -51,6 +57,8 @@ export interface SidecarDeps {
   log: Logger;
   /** Every outbound MeshEvent, for embedding programs and the demo's narration. */
   onEvent?: EventSink;
+  /** Admin `POST /shutdown` asks for a drain; the host decides what that means (the CLI runs its SIGTERM path). */
+  onShutdown?: () => void;
 }
 
 export interface IdentityStatus {
@@ -93,12 +101,14 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
   metrics.certExpiry.set({ identity: own.id }, own.notAfter / 1000);
 
   let mesh = settings.mesh;
+  let vips = vipTable(mesh.services);
   let configured = settings.awaitConfig !== true;
   const service = settings.service ?? serviceOf(own.id);
   let authorizations: readonly Authorization[] = [];
   let ownAuthorization: Authorization | undefined;
   const requests = new Map<string, MeshEvent[]>();
-  const events = createEventHub({ service, now: () => clock.now() });
+  const tracing = settings.tracing ? createTracing(settings.tracing, { clock, log, service }) : undefined;
+  const events = tracedHub(createEventHub({ service, now: () => clock.now() }), tracing);
   const onEvent: EventSink = (e) => {
     recordEvent(metrics, e);
     events.publish(e);
@@ -113,7 +123,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
   const pipeline = createOutbound(
     { policies: mesh.policies, endpoints: mesh.endpoints },
     {
-      send: meshUpstream.send,
+      send: tracing ? tracing.wrapSend(meshUpstream.send) : meshUpstream.send,
       clock,
       random: deps.random,
       onEvent,
@@ -132,12 +142,12 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         const requestId = req.headers.get("x-request-id") ?? crypto.randomUUID();
         const seen: MeshEvent[] = [];
         requests.set(requestId, seen);
-        const forwarded = rewriteRequest(req, (h) => {
+        const forwarded = rewriteRequest(readdressVip(req, vips), (h) => {
           h.set("x-request-id", requestId);
           h.set("traceparent", hop.traceparent);
           if (hop.tracestate) h.set("tracestate", hop.tracestate);
           else h.delete("tracestate");
-        });
+        }, { inPlace: true }); // the pipeline copies it per attempt anyway
         try {
           return await pipeline.handle(forwarded);
         } finally {
@@ -230,6 +240,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       applyMesh(next) {
         pipeline.update({ policies: next.policies, endpoints: next.endpoints });
         mesh = next;
+        vips = vipTable(next.services);
         configured = true;
         log.info({ version: next.version, destinations: Object.keys(next.endpoints).length, policies: next.policies.length }, "config applied");
       },
@@ -248,6 +259,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         await Promise.all(opened.map((l) => l.close(settings.drainMs)));
         meshUpstream.close();
         appUpstream.close();
+        await tracing?.close();
       },
     };
 
@@ -257,6 +269,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         sidecar,
         clock,
         settings: () => ({ ...settings, mesh }),
+        ...(deps.onShutdown ? { shutdown: deps.onShutdown } : {}),
       }),
     });
     opened.push(admin);

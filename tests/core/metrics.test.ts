@@ -279,6 +279,10 @@ describe("mesh metrics", () => {
       "remora_tls_handshakes_total counter",
       "remora_cert_expiry_timestamp_seconds gauge",
       "remora_inbound_denied_total counter",
+      "remora_inbound_tls_requests_total counter",
+      "remora_faults_injected_total counter",
+      "remora_mirrored_requests_total counter",
+      "remora_rate_limited_total counter",
     ]);
   });
 

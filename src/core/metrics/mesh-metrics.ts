@@ -22,6 +22,14 @@ export interface MeshMetrics {
   /** notAfter of the sidecar's current SVID, Unix seconds. */
   certExpiry: Gauge<"identity">;
   inboundDenied: Counter<"reason">;
+  /** tls: "mtls" (verified client certificate) or "plaintext" (accepted in PERMISSIVE or DISABLE). */
+  inboundTls: Counter<"tls">;
+  /** kind: "delay" or "abort"; rule: the route.rules entry that injected it. */
+  faultsInjected: Counter<"destination" | "rule" | "kind">;
+  /** result: "success" (the copy got a response head) or "failure". */
+  mirrored: Counter<"destination" | "mirror" | "result">;
+  /** rule: the rule whose bucket was empty, "*" for the destination-wide one. */
+  rateLimited: Counter<"destination" | "rule">;
 }
 
 export function createMeshMetrics(registry: Registry): MeshMetrics {
@@ -76,6 +84,26 @@ export function createMeshMetrics(registry: Registry): MeshMetrics {
       help: "Inbound connections or requests refused, by reason.",
       labelNames: ["reason"],
     }),
+    inboundTls: registry.counter({
+      name: "remora_inbound_tls_requests_total",
+      help: "Requests the inbound listener received, by transport: mtls or plaintext.",
+      labelNames: ["tls"],
+    }),
+    faultsInjected: registry.counter({
+      name: "remora_faults_injected_total",
+      help: "Faults injected by route.rules[].fault, by destination, rule and kind (delay or abort).",
+      labelNames: ["destination", "rule", "kind"],
+    }),
+    mirrored: registry.counter({
+      name: "remora_mirrored_requests_total",
+      help: "Request copies sent by route.rules[].mirror, by destination, mirror destination and result.",
+      labelNames: ["destination", "mirror", "result"],
+    }),
+    rateLimited: registry.counter({
+      name: "remora_rate_limited_total",
+      help: "Requests answered 429 by a local rate limit, by destination and rule (* for the destination-wide limit).",
+      labelNames: ["destination", "rule"],
+    }),
   };
 }
 
@@ -129,6 +157,17 @@ export function recordEvent(m: MeshMetrics, e: MeshEvent): void {
     case "eject":
       m.outlierEjections.inc({ destination: e.destination, endpoint: e.endpoint });
       m.endpointsEjected.inc({ destination: e.destination });
+      return;
+    case "rule":
+      return;
+    case "fault":
+      m.faultsInjected.inc({ destination: e.destination, rule: e.rule, kind: e.kind });
+      return;
+    case "mirror":
+      m.mirrored.inc({ destination: e.destination, mirror: e.mirror, result: e.result });
+      return;
+    case "rate-limited":
+      m.rateLimited.inc({ destination: e.destination, rule: e.rule ?? "*" });
       return;
     case "uneject": {
       const now = m.endpointsEjected.get({ destination: e.destination });

@@ -68,19 +68,26 @@ abstract class Family<L extends string, S> {
 
   /** The series for these labels, created on first use. Wrong label names are a programming error. */
   protected at(labels: Labels<L> | undefined): S {
+    // On every request's path: one pass over the label names builds the key, without the
+    // intermediate arrays a map/join would allocate.
     const given = labels ?? ({} as Labels<L>);
-    const keys = Object.keys(given);
-    if (keys.length !== this.labelNames.length || !this.labelNames.every((n) => typeof given[n] === "string")) {
-      throw new TypeError(`${this.name} takes labels {${this.labelNames.join(",")}}, got {${keys.join(",")}}`);
+    let key = "";
+    for (let i = 0; i < this.labelNames.length; i++) {
+      const v = given[this.labelNames[i]!];
+      if (typeof v !== "string") this.wrongLabels(given);
+      key = i === 0 ? v : `${key}\u0000${v}`;
     }
-    const values = this.labelNames.map((n) => given[n]);
-    const key = values.join("\u0000");
+    if (Object.keys(given).length !== this.labelNames.length) this.wrongLabels(given);
     let s = this.series.get(key);
     if (s === undefined) {
-      s = { values, state: this.initial() };
+      s = { values: this.labelNames.map((n) => given[n]), state: this.initial() };
       this.series.set(key, s);
     }
     return s.state;
+  }
+
+  private wrongLabels(given: object): never {
+    throw new TypeError(`${this.name} takes labels {${this.labelNames.join(",")}}, got {${Object.keys(given).join(",")}}`);
   }
 
   /** Forgets one series (e.g. of an endpoint that left), so it is no longer exposed. */
@@ -189,8 +196,12 @@ export class Histogram<L extends string = never> extends Family<L, HistogramStat
   observe(labels: Labels<L> | undefined, value: number): void {
     if (Number.isNaN(value)) return;
     const s = this.at(labels);
-    const i = this.buckets.findIndex((b) => value <= b);
-    if (i >= 0) s.counts[i] = (s.counts[i] ?? 0) + 1;
+    for (let i = 0; i < this.buckets.length; i++) {
+      if (value <= this.buckets[i]!) {
+        s.counts[i] = (s.counts[i] ?? 0) + 1;
+        break;
+      }
+    }
     s.count += 1;
     s.sum += value;
   }

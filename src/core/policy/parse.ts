@@ -20,6 +20,7 @@ import {
 import { policyDocumentSchema, RETRY_ON_VALUES } from "./schema.ts";
 import type { CheckedPolicyDocument, OutlierDocument, PolicyDocument, RetryPolicyDocument } from "./schema.ts";
 import type { OutlierPolicy, Policy, RetryPolicy } from "./types.ts";
+import { rateLimit, rateLimitDocument, ruleDocument, rules, subsets } from "./parse-rules.ts";
 
 export type { PolicyDocument } from "./schema.ts";
 export { defaultPolicy } from "./defaults.ts";
@@ -43,7 +44,7 @@ export function parsePolicy(doc: unknown, source?: string): Policy {
     route: {
       destination: route.destination,
       loadBalancer: route.load_balancer ?? "round_robin",
-      retry: route.retry_policy === undefined ? defaultRetryPolicy() : retryPolicy(route.retry_policy ?? {}, timeoutMs, options),
+      retry: route.retry_policy === undefined ? defaultRetryPolicy() : retryPolicy(route.retry_policy ?? {}, timeoutMs, "route.retry_policy", options),
       timeoutMs,
       // ISTIO_MUTUAL means "mTLS with the mesh-issued SVID", which is the only MUTUAL remora has.
       tls: { mode: route.tls?.mode === undefined || route.tls.mode === "ISTIO_MUTUAL" ? "MUTUAL" : route.tls.mode },
@@ -53,11 +54,18 @@ export function parsePolicy(doc: unknown, source?: string): Policy {
   if (checked.outlier_detection !== undefined) {
     policy.outlier = outlierPolicy(checked.outlier_detection ?? {}, options);
   }
+  // Traffic management (route.rules and friends) only appears in the model when written,
+  // so a policy without it is exactly what it was before rules existed.
+  const subsetList = subsets(checked.subsets ?? [], options);
+  if (checked.subsets !== undefined) policy.subsets = subsetList;
+  if (route.rate_limit !== undefined) policy.route.rateLimit = rateLimit(route.rate_limit);
+  if (route.rules !== undefined) {
+    policy.route.rules = rules(route.rules, { routeTimeoutMs: timeoutMs, subsets: subsetList, retry: retryPolicy, options });
+  }
   return policy;
 }
 
-function retryPolicy(r: CheckedRetry, timeoutMs: number, options: ValidateOptions): RetryPolicy {
-  const at = "route.retry_policy";
+function retryPolicy(r: CheckedRetry, timeoutMs: number, at: string, options: ValidateOptions): RetryPolicy {
   const retryOn = r.retry_on ?? DEFAULT_RETRY_ON;
   // Istio's default conditions come with its default status list; an explicit retry_on does not.
   const codes = [...new Set(r.retriable_status_codes ?? (r.retry_on === undefined ? DEFAULT_RETRIABLE_STATUS_CODES : []))];
@@ -144,27 +152,19 @@ export function parsePolicies(yamlText: string, source?: string): Policy[] {
  */
 export function policyToDocument(p: Policy): PolicyDocument {
   const r = p.route;
-  const retry: RetryPolicyDocument = {
-    // Canonical order, so the same policy always prints the same way.
-    retry_on: RETRY_ON_VALUES.filter((c) => r.retry.retryOn.has(c)).join(","),
-    num_retries: r.retry.numRetries,
-  };
-  if (r.retry.perTryTimeoutMs !== undefined) retry.per_try_timeout = formatDuration(r.retry.perTryTimeoutMs);
-  if (r.retry.retryOn.has("retriable-status-codes")) retry.retriable_status_codes = [...r.retry.retriableStatusCodes];
-  retry.retry_back_off = {
-    base_interval: formatDuration(r.retry.backoff.baseMs),
-    max_interval: formatDuration(r.retry.backoff.maxMs),
-  };
   const doc: PolicyDocument = {
     route: {
       destination: r.destination,
       load_balancer: r.loadBalancer,
       timeout: formatDuration(r.timeoutMs),
-      retry_policy: retry,
+      retry_policy: retryDocument(r.retry),
       retry_buffer_bytes: r.retryBufferBytes,
       tls: { mode: r.tls.mode },
     },
   };
+  if (r.rateLimit !== undefined) doc.route.rate_limit = rateLimitDocument(r.rateLimit);
+  if (r.rules !== undefined) doc.route.rules = r.rules.map((rule) => ruleDocument(rule, retryDocument));
+  if (p.subsets !== undefined) doc.subsets = p.subsets.map((s) => ({ name: s.name, labels: { ...s.labels } }));
   if (p.outlier !== undefined) {
     const o = p.outlier;
     const outlier: OutlierDocument = {
@@ -178,4 +178,19 @@ export function policyToDocument(p: Policy): PolicyDocument {
     doc.outlier_detection = outlier;
   }
   return doc;
+}
+
+function retryDocument(policy: RetryPolicy): RetryPolicyDocument {
+  const retry: RetryPolicyDocument = {
+    // Canonical order, so the same policy always prints the same way.
+    retry_on: RETRY_ON_VALUES.filter((c) => policy.retryOn.has(c)).join(","),
+    num_retries: policy.numRetries,
+  };
+  if (policy.perTryTimeoutMs !== undefined) retry.per_try_timeout = formatDuration(policy.perTryTimeoutMs);
+  if (policy.retryOn.has("retriable-status-codes")) retry.retriable_status_codes = [...policy.retriableStatusCodes];
+  retry.retry_back_off = {
+    base_interval: formatDuration(policy.backoff.baseMs),
+    max_interval: formatDuration(policy.backoff.maxMs),
+  };
+  return retry;
 }

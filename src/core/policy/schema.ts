@@ -5,6 +5,18 @@
 import * as v from "valibot";
 import { describeValue, durationField, intField, oneOf, suggest } from "../validation.ts";
 import type { LoadBalancer, RetryOn } from "./types.ts";
+import {
+  faultSchema,
+  headerEditsSchema,
+  matchSchema,
+  nameField,
+  percentField,
+  rateLimitSchema,
+  rewriteSchema,
+  splitSchema,
+  subsetsSchema,
+} from "./traffic-schema.ts";
+import type { FaultDocument, HeaderEditsDocument, MatchDocument, RateLimitDocument, SubsetDocument } from "./traffic-schema.ts";
 
 /** A duration as written: "250ms", "30s", "1m30s", or 0. */
 export type DurationText = string | number;
@@ -24,9 +36,34 @@ export interface PolicyDocument {
     retry_buffer_bytes?: number;
     /** Outbound TLS origination (Istio DestinationRule names). */
     tls?: { mode?: TlsModeText } | null;
+    /** Per caller sidecar, for the whole destination: a token bucket; over it, 429. */
+    rate_limit?: RateLimitDocument;
+    /** Traffic rules, first match wins; a rule without `match` takes every request. */
+    rules?: RuleDocument[];
   };
   /** Absent: no outlier detection. Present (even empty): Envoy's defaults. */
   outlier_detection?: OutlierDocument | null;
+  /** Groups of endpoints by label, for rules' `split` (Istio DestinationRule subsets). */
+  subsets?: SubsetDocument[];
+}
+
+/** One traffic rule (Istio VirtualService http route); see docs/policy.md. */
+export interface RuleDocument {
+  /** Unique within the route; default rule-<index>. */
+  name?: string;
+  /** Any one of these matches (OR); absent: every request. */
+  match?: MatchDocument[];
+  split?: { subset?: string; weight: number }[];
+  request_headers?: HeaderEditsDocument;
+  response_headers?: HeaderEditsDocument;
+  rewrite?: { path?: string; path_prefix?: string };
+  /** Overrides route.timeout. */
+  timeout?: DurationText;
+  /** Overrides route.retry_policy. */
+  retry_policy?: RetryPolicyDocument | null;
+  fault?: FaultDocument;
+  mirror?: { destination: string; percent?: number };
+  rate_limit?: RateLimitDocument;
 }
 
 export interface RetryPolicyDocument {
@@ -152,12 +189,32 @@ const routeSchema = v.strictObject({
   retry_policy: v.optional(v.nullable(retryPolicySchema)),
   retry_buffer_bytes: v.optional(intField(0)),
   tls: v.optional(v.nullable(tlsSchema)),
+  rate_limit: v.optional(rateLimitSchema),
+  rules: v.optional(
+    v.array(
+      v.strictObject({
+        name: v.optional(nameField),
+        match: v.optional(v.array(matchSchema, (issue) => `expected a list of matches but got ${describeValue(issue.input)}`)),
+        split: v.optional(splitSchema),
+        request_headers: v.optional(headerEditsSchema),
+        response_headers: v.optional(headerEditsSchema),
+        rewrite: v.optional(rewriteSchema),
+        timeout: v.optional(durationField()),
+        retry_policy: v.optional(v.nullable(retryPolicySchema)),
+        fault: v.optional(faultSchema),
+        mirror: v.optional(v.strictObject({ destination: destinationField, percent: v.optional(percentField) })),
+        rate_limit: v.optional(rateLimitSchema),
+      }),
+      (issue) => `expected a list of rules but got ${describeValue(issue.input)}`,
+    ),
+  ),
 });
 
 /** Checks a policy document; durations come out in ms and retry_on as a list. */
 export const policyDocumentSchema = v.strictObject({
   route: routeSchema,
   outlier_detection: v.optional(v.nullable(outlierSchema)),
+  subsets: v.optional(subsetsSchema),
 });
 
 /** A document that passed the schema, before defaults. */

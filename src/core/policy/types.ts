@@ -38,6 +38,87 @@ export interface RoutePolicy {
   tls: TlsOrigination;
   /** Request bodies up to this many bytes are buffered so they can be replayed on retry. */
   retryBufferBytes: number;
+  /** Destination-wide local rate limit, per caller sidecar; undefined: none. */
+  rateLimit?: RateLimit;
+  /** Traffic rules, first match wins; undefined: every request takes the route as above. */
+  rules?: readonly RouteRule[];
+}
+
+/** How one string (path, header, query parameter) is compared; `present` ignores `value`. */
+export interface ValueMatch {
+  kind: "exact" | "prefix" | "regex" | "present";
+  value: string;
+}
+
+/** All given conditions must hold (AND); a rule's list of matches is an OR. */
+export interface RequestMatch {
+  path?: ValueMatch;
+  /** Uppercase. */
+  method?: string;
+  /** Lowercase header names. */
+  headers?: Readonly<Record<string, ValueMatch>>;
+  queryParams?: Readonly<Record<string, ValueMatch>>;
+}
+
+/** One branch of a weighted split; no subset means every endpoint of the destination. */
+export interface WeightedSubset {
+  subset?: string;
+  weight: number;
+}
+
+export interface HeaderEdits {
+  set: Readonly<Record<string, string>>;
+  add: Readonly<Record<string, string>>;
+  remove: readonly string[];
+}
+
+/** `path` replaces the whole path; `prefix` replaces the path prefix that matched. */
+export interface PathRewrite {
+  kind: "path" | "prefix";
+  value: string;
+}
+
+export interface FaultPolicy {
+  /** percent: 0-100 of requests. */
+  delay?: { ms: number; percent: number };
+  abort?: { status: number; percent: number };
+  /** Only requests whose headers all match are faulted; undefined: every request of the rule. */
+  matchHeaders?: Readonly<Record<string, ValueMatch>>;
+}
+
+export interface MirrorPolicy {
+  destination: string;
+  /** 0-100 of requests. */
+  percent: number;
+}
+
+/** Token bucket: refills `requestsPerSecond`, holds at most `burst` tokens. */
+export interface RateLimit {
+  requestsPerSecond: number;
+  burst: number;
+}
+
+export interface RouteRule {
+  name: string;
+  /** Empty: matches every request (a default rule). */
+  match: readonly RequestMatch[];
+  split?: readonly WeightedSubset[];
+  requestHeaders?: HeaderEdits;
+  responseHeaders?: HeaderEdits;
+  rewrite?: PathRewrite;
+  /** Overrides the route's timeout, ms. */
+  timeoutMs?: number;
+  /** Overrides the route's retry policy. */
+  retry?: RetryPolicy;
+  fault?: FaultPolicy;
+  mirror?: MirrorPolicy;
+  rateLimit?: RateLimit;
+}
+
+/** Endpoints of the destination whose labels include all of these (Istio DestinationRule subsets). */
+export interface Subset {
+  name: string;
+  labels: Readonly<Record<string, string>>;
 }
 
 export interface OutlierPolicy {
@@ -53,4 +134,6 @@ export interface Policy {
   route: RoutePolicy;
   /** Undefined: no outlier detection for this destination. */
   outlier?: OutlierPolicy;
+  /** Named groups of endpoints that rules split traffic between; undefined: none. */
+  subsets?: readonly Subset[];
 }

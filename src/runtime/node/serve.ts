@@ -181,7 +181,8 @@ function stopAdopted(httpServer: http.Server): void {
   httpServer.close(() => {});
 }
 
-function listenFailure(err: unknown): string {
+/** Why a listen failed, in words (shared with the Bun and Deno adapters' native listeners). */
+export function listenFailure(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === "EADDRINUSE") return "address already in use";
   if (code === "EACCES") return "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)";

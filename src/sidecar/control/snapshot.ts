@@ -17,6 +17,8 @@ export interface Snapshot {
   policies: Policy[];
   authorization: Authorization[];
   endpoints: EndpointMap;
+  /** Service name -> its virtual IP (a request whose Host is the VIP routes to the service); absent when none were sent. */
+  services?: Record<string, { vip: string }>;
 }
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
@@ -35,10 +37,17 @@ const snapshotSchema = v.object({
         v.object({
           address,
           identity: v.optional(v.pipe(v.string(), v.check(isSpiffeId, (i) => `${describeValue(i.input)} is not a SPIFFE ID`))),
+          labels: v.optional(v.record(v.string(), v.string())),
         }),
       ),
     ),
     {},
+  ),
+  services: v.optional(
+    v.record(
+      v.string(),
+      v.object({ vip: v.pipe(v.string(), v.check((s) => /^\d{1,3}(\.\d{1,3}){3}$/.test(s), (i) => `${describeValue(i.input)} is not an IPv4 address`)) }),
+    ),
   ),
 });
 
@@ -58,8 +67,11 @@ export function parseSnapshot(body: unknown): Snapshot {
   const endpoints: EndpointMap = {};
   for (const [name, eps] of Object.entries(raw.endpoints)) {
     endpoints[name.toLowerCase()] = eps.flatMap((e) =>
-      e.address === undefined || e.address === "" ? [] : [{ address: e.address, ...(e.identity === undefined ? {} : { identity: e.identity }) }],
+      e.address === undefined || e.address === ""
+        ? []
+        : [{ address: e.address, ...(e.identity === undefined ? {} : { identity: e.identity }), ...(e.labels === undefined ? {} : { labels: e.labels }) }],
     );
   }
-  return { version: raw.version, policies, authorization, endpoints };
+  const services = raw.services === undefined ? undefined : Object.fromEntries(Object.entries(raw.services).map(([name, s]) => [name.toLowerCase(), { vip: s.vip }]));
+  return { version: raw.version, policies, authorization, endpoints, ...(services === undefined ? {} : { services }) };
 }

@@ -1,0 +1,111 @@
+// The demo's child processes: `remora …` on the runtime the demo itself runs on, each in a
+// process group of its own (detached) so stopping it stops everything it started, and
+// its JSON log lines read as they come (readiness, enrolment, config applied).
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { remoraCommand } from "../self.ts";
+
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+export interface Child {
+  readonly name: string;
+  readonly pid: number;
+  readonly logs: LogLine[];
+  /** The first log line with this message (or undefined if the child exits first). */
+  waitForLog(msg: string, timeoutMs: number): Promise<LogLine | undefined>;
+  /** Last lines of stderr and non-JSON stdout, for error messages. */
+  tail(): string;
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  /** SIGTERM to the process group, SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function spawnRemora(name: string, args: readonly string[], onLog: (line: LogLine) => void = () => {}): Child {
+  const cmd = remoraCommand(args);
+  // detached: a new process group, so one kill(-pid) reaches whatever the child starts too.
+  const child: ChildProcess = spawn(cmd.command, cmd.args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const logs: LogLine[] = [];
+  const waiters: { msg: string; done: (l: LogLine | undefined) => void }[] = [];
+  let text = "";
+  const keep = (s: string) => {
+    text = (text + s).slice(-4000);
+  };
+  let buf = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => {
+    buf += chunk;
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let rec: LogLine;
+      try {
+        rec = JSON.parse(line) as LogLine;
+      } catch {
+        keep(line + "\n");
+        continue;
+      }
+      logs.push(rec);
+      onLog(rec);
+      for (const w of [...waiters]) {
+        if (w.msg === rec.msg) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.done(rec);
+        }
+      }
+    }
+  });
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", keep);
+  const exited = new Promise<{ code: number | null; signal: string | null }>((ok) => {
+    child.once("error", (e) => (keep(String(e)), ok({ code: null, signal: null })));
+    child.once("exit", (code, signal) => ok({ code, signal }));
+  });
+  void exited.then(() => {
+    for (const w of waiters.splice(0)) w.done(undefined);
+  });
+  let stopping: Promise<void> | undefined;
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // Already gone, or no group (spawn failed): fall back to the child itself.
+      if (alive()) child.kill(signal);
+    }
+  };
+
+  return {
+    name,
+    pid: child.pid ?? -1,
+    logs,
+    exited,
+    tail: () => text.trim(),
+    waitForLog(msg, timeoutMs) {
+      const seen = logs.find((l) => l.msg === msg);
+      if (seen) return Promise.resolve(seen);
+      if (!alive()) return Promise.resolve(undefined);
+      return new Promise((ok) => {
+        const w = { msg, done: (l: LogLine | undefined) => (clearTimeout(t), ok(l)) };
+        const t = setTimeout(() => (waiters.splice(waiters.indexOf(w), 1), ok(undefined)), timeoutMs);
+        waiters.push(w);
+      });
+    },
+    stop(graceMs = 3000) {
+      stopping ??= (async () => {
+        if (alive()) {
+          signalGroup("SIGTERM");
+          const late = setTimeout(() => signalGroup("SIGKILL"), graceMs);
+          await exited;
+          clearTimeout(late);
+        }
+        // The leader is gone; anything left in its group goes too.
+        signalGroup("SIGKILL");
+      })();
+      return stopping;
+    },
+  };
+}

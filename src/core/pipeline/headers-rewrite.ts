@@ -1,0 +1,59 @@
+// Headers-and-rewrite stage: the rule's request header edits and path rewrite on the way
+// out, its response header edits on the way back (Istio's Headers and HTTPRewrite; Envoy's
+// request_headers_to_add/remove and prefix_rewrite). Removals run first, then set, then add.
+
+import type { HeaderEdits, PathRewrite, RequestMatch } from "../policy/types.ts";
+import type { Stage } from "./context.ts";
+import { routedOf } from "./match.ts";
+
+export function editHeaders(headers: Headers, edits: HeaderEdits): void {
+  for (const name of edits.remove) headers.delete(name);
+  for (const [name, value] of Object.entries(edits.set)) headers.set(name, value);
+  for (const [name, value] of Object.entries(edits.add)) headers.append(name, value);
+}
+
+/**
+ * The new path: `path` replaces it whole; `prefix` replaces the prefix the rule matched
+ * on (Envoy prefix_rewrite), or the whole path when the rule did not match on a prefix.
+ */
+export function rewritePath(pathname: string, rewrite: PathRewrite, matched: RequestMatch | undefined): string {
+  if (rewrite.kind === "path") return rewrite.value;
+  const prefix = matched?.path?.kind === "prefix" ? matched.path.value : undefined;
+  if (prefix === undefined || !pathname.startsWith(prefix)) return rewrite.value;
+  const rest = pathname.slice(prefix.length);
+  // "/charge" -> "/v2/charge" rewrites "/charge/1" to "/v2/charge/1", never "/v2/charge//1".
+  return rewrite.value.endsWith("/") && rest.startsWith("/") ? rewrite.value + rest.slice(1) : rewrite.value + rest;
+}
+
+export function headersRewrite(): Stage {
+  return (next) => async (req, ctx) => {
+    const routed = routedOf(ctx);
+    const rule = routed?.rule;
+    if (rule === undefined || (rule.requestHeaders === undefined && rule.rewrite === undefined && rule.responseHeaders === undefined)) {
+      return next(req, ctx);
+    }
+    let out = req;
+    if (rule.requestHeaders !== undefined || rule.rewrite !== undefined) {
+      const url = new URL(req.url);
+      if (rule.rewrite !== undefined) url.pathname = rewritePath(url.pathname, rule.rewrite, routed?.matched);
+      const headers = new Headers(req.headers);
+      if (rule.requestHeaders !== undefined) editHeaders(headers, rule.requestHeaders);
+      const hasBody = req.body !== null;
+      out = new Request(url, {
+        method: req.method,
+        headers,
+        body: req.body,
+        signal: req.signal,
+        redirect: "manual",
+        // Required by the fetch implementations for a streaming request body.
+        ...(hasBody ? { duplex: "half" } : {}),
+      } as RequestInit);
+    }
+    const res = await next(out, ctx);
+    if (rule.responseHeaders === undefined) return res;
+    // A fetch Response's headers may be immutable: answer with a copy.
+    const headers = new Headers(res.headers);
+    editHeaders(headers, rule.responseHeaders);
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+  };
+}

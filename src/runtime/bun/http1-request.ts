@@ -1,0 +1,70 @@
+// Writes one HTTP/1.1 request (RFC 9112 §3, §6, §7.1) on a connection: the head with
+// hop-by-hop headers removed and Host set to the original authority, then the body as it
+// streams, with its Content-Length when the caller gave one, chunked otherwise.
+
+import { hopByHopNames } from "../node/hop-by-hop.ts";
+import type { ByteSocket } from "./socket.ts";
+
+const encoder = new TextEncoder();
+const CRLF = encoder.encode("\r\n");
+const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+/** Methods whose bodiless request still states a zero length, as Node's client does. */
+const EXPECTS_BODY = new Set(["POST", "PUT", "PATCH"]);
+
+export class RequestBodyFailed extends Error {}
+
+export function requestHead(req: Request): { head: Uint8Array; chunked: boolean } {
+  const url = new URL(req.url);
+  const drop = hopByHopNames(req.headers.get("connection"));
+  let text = `${req.method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+  let hasLength = false;
+  for (const [name, value] of req.headers) {
+    if (drop.has(name) || name === "host") continue;
+    if (name === "content-length") hasLength = true;
+    if (/[\r\n]/.test(value)) continue; // Headers never holds these; belt and braces against splitting
+    text += `${name}: ${value}\r\n`;
+  }
+  let chunked = false;
+  if (req.body !== null && !hasLength) {
+    text += "transfer-encoding: chunked\r\n";
+    chunked = true;
+  } else if (req.body === null && !hasLength && EXPECTS_BODY.has(req.method)) {
+    text += "content-length: 0\r\n";
+  }
+  return { head: encoder.encode(`${text}\r\n`), chunked };
+}
+
+/**
+ * Streams the body with backpressure. A body that fails (the downstream client went away)
+ * rejects with RequestBodyFailed carrying its own error; a connection that fails rejects
+ * with the connection's error.
+ */
+export async function writeBody(body: ReadableStream<Uint8Array>, socket: ByteSocket, chunked: boolean): Promise<void> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      let next: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        throw new RequestBodyFailed("the request body failed", { cause: err });
+      }
+      if (next.done) break;
+      const chunk = next.value;
+      if (chunk.byteLength === 0) continue;
+      if (chunked) {
+        await socket.write(encoder.encode(`${chunk.byteLength.toString(16)}\r\n`));
+        await socket.write(chunk);
+        await socket.write(CRLF);
+      } else {
+        await socket.write(chunk);
+      }
+    }
+    if (chunked) await socket.write(LAST_CHUNK);
+  } catch (err) {
+    reader.cancel().catch(() => {});
+    throw err;
+  } finally {
+    reader.releaseLock();
+  }
+}

@@ -1,0 +1,239 @@
+// Reads one HTTP/1.1 response (RFC 9112 §4-§7): the status line and headers, then the body
+// framed by the method and status, Transfer-Encoding: chunked, Content-Length, or the end
+// of the connection, as a web ReadableStream.
+
+import { hopByHopNames } from "../node/hop-by-hop.ts";
+import type { ByteSocket } from "./socket.ts";
+
+const MAX_HEAD_BYTES = 64 * 1024;
+const decoder = new TextDecoder("latin1");
+
+export class MalformedResponse extends Error {}
+
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  /** How the body is delimited. */
+  framing: { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" } | { kind: "close" };
+  /** The connection may carry another request once the body is read. */
+  keepAlive: boolean;
+}
+
+/** Bytes from the socket with the ability to read a line or up to n bytes. */
+export class BufferedReader {
+  private buf: Uint8Array = new Uint8Array(0);
+  readonly socket: ByteSocket;
+  /** True once any byte of the response arrived (a stale keep-alive connection sends none). */
+  sawBytes = false;
+
+  constructor(socket: ByteSocket) {
+    this.socket = socket;
+  }
+
+  private async fill(): Promise<boolean> {
+    const chunk = await this.socket.read();
+    if (chunk === null) return false;
+    this.sawBytes = true;
+    this.buf = this.buf.byteLength === 0 ? chunk : concat(this.buf, chunk);
+    return true;
+  }
+
+  /** One CRLF-terminated line without its CRLF; throws at end of stream or past `limit`. */
+  async line(limit = MAX_HEAD_BYTES): Promise<string> {
+    let from = 0;
+    for (;;) {
+      const at = indexOfLf(this.buf, from);
+      if (at >= 0) {
+        const end = at > 0 && this.buf[at - 1] === 0x0d ? at - 1 : at;
+        const text = decoder.decode(this.buf.subarray(0, end));
+        this.buf = this.buf.subarray(at + 1);
+        return text;
+      }
+      from = this.buf.byteLength;
+      if (from > limit) throw new MalformedResponse("the response head is too large");
+      if (!(await this.fill())) throw new EndOfStream("the connection closed before the response was complete");
+    }
+  }
+
+  /** Up to `max` bytes, or null at a clean end of stream. */
+  async some(max: number): Promise<Uint8Array | null> {
+    if (this.buf.byteLength === 0 && !(await this.fill())) return null;
+    const out = this.buf.subarray(0, Math.min(max, this.buf.byteLength));
+    this.buf = this.buf.subarray(out.byteLength);
+    return out;
+  }
+
+  /** Bytes already read past the response; a reusable connection must have none. */
+  get leftover(): number {
+    return this.buf.byteLength + this.socket.buffered;
+  }
+}
+
+export class EndOfStream extends Error {}
+
+export async function readHead(reader: BufferedReader, method: string): Promise<ResponseHead> {
+  for (;;) {
+    const statusLine = await reader.line();
+    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
+    if (!m) throw new MalformedResponse(`the response does not start with an HTTP/1.x status line`);
+    const minor = Number(m[1]);
+    const status = Number(m[2]);
+    const headers = new Headers();
+    let size = statusLine.length;
+    for (;;) {
+      const line = await reader.line();
+      if (line === "") break;
+      size += line.length;
+      if (size > MAX_HEAD_BYTES) throw new MalformedResponse("the response head is too large");
+      const colon = line.indexOf(":");
+      if (colon <= 0) throw new MalformedResponse(`the response has a malformed header line`);
+      try {
+        headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+      } catch {
+        throw new MalformedResponse(`the response has an invalid header "${line.slice(0, colon).trim()}"`);
+      }
+    }
+    // 1xx are interim (100 Continue, 103 Early Hints): the final response follows. 101 would
+    // switch protocols, which this client never asks for.
+    if (status >= 100 && status < 200) {
+      if (status === 101) throw new MalformedResponse("the upstream switched protocols, which was not requested");
+      continue;
+    }
+    return { status, statusText: m[3] ?? "", headers, framing: framing(method, status, headers), keepAlive: keepAlive(minor, headers) };
+  }
+}
+
+function framing(method: string, status: number, headers: Headers): ResponseHead["framing"] {
+  if (method === "HEAD" || status === 204 || status === 304) return { kind: "none" };
+  const te = headers.get("transfer-encoding");
+  if (te !== null) {
+    // RFC 9112 §6.3: chunked must be the final coding; otherwise the body runs to the close.
+    return /(?:^|,)\s*chunked\s*$/i.test(te) ? { kind: "chunked" } : { kind: "close" };
+  }
+  const cl = headers.get("content-length");
+  if (cl !== null) {
+    const values = new Set(cl.split(",").map((v) => v.trim()));
+    const [only] = values;
+    if (values.size !== 1 || only === undefined || !/^\d+$/.test(only)) throw new MalformedResponse(`the response has an invalid content-length "${cl}"`);
+    return { kind: "length", length: Number(only) };
+  }
+  return { kind: "close" };
+}
+
+function keepAlive(minor: number, headers: Headers): boolean {
+  const tokens = (headers.get("connection") ?? "").toLowerCase().split(",").map((t) => t.trim());
+  if (tokens.includes("close")) return false;
+  return minor === 1 || tokens.includes("keep-alive");
+}
+
+/** The head as a web Response's init, hop-by-hop headers removed (RFC 9110 §7.6.1). */
+export function responseInit(head: ResponseHead): ResponseInit {
+  const drop = hopByHopNames(head.headers.get("connection"));
+  const headers = new Headers();
+  for (const [name, value] of head.headers) if (!drop.has(name)) headers.append(name, value);
+  const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(head.statusText) ? head.statusText : "";
+  return { status: head.status, statusText, headers };
+}
+
+const CHUNK_MAX = 64 * 1024;
+
+/**
+ * The body as a pull stream. `done(reusable)` is called exactly once: true when the body
+ * was read to its end and the connection can carry another request, false otherwise.
+ */
+export function bodyStream(reader: BufferedReader, head: ResponseHead, signal: AbortSignal, done: (reusable: boolean) => void): ReadableStream<Uint8Array> | null {
+  let finished = false;
+  let onAbort: (() => void) | undefined;
+  const finish = (reusable: boolean) => {
+    if (finished) return;
+    finished = true;
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+    done(reusable);
+  };
+  const f = head.framing;
+  if (f.kind === "none" || (f.kind === "length" && f.length === 0)) {
+    finish(head.keepAlive);
+    return null;
+  }
+  let remaining = f.kind === "length" ? f.length : 0;
+  let inChunk = 0;
+  let last = false;
+
+  const nextChunked = async (): Promise<Uint8Array | null> => {
+    if (inChunk === 0) {
+      if (last) return null;
+      const sizeLine = await reader.line(1024);
+      const size = Number.parseInt(sizeLine.split(";")[0]!.trim(), 16);
+      if (!Number.isFinite(size) || size < 0 || !/^[0-9a-fA-F]+/.test(sizeLine.trim())) throw new MalformedResponse("the response has a malformed chunk size");
+      if (size === 0) {
+        // Trailers are read and dropped: web Responses have no trailers to carry them.
+        while ((await reader.line()) !== "");
+        last = true;
+        return null;
+      }
+      inChunk = size;
+    }
+    const data = await reader.some(Math.min(inChunk, CHUNK_MAX));
+    if (data === null) throw new EndOfStream("the connection closed in the middle of a chunked body");
+    inChunk -= data.byteLength;
+    if (inChunk === 0 && (await reader.line(2)) !== "") throw new MalformedResponse("a chunk of the response is longer than its size");
+    return data;
+  };
+
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      // The attempt was abandoned while the body streamed: fail the body with the reason.
+      onAbort = () => {
+        finish(false);
+        const reason: unknown = signal.reason;
+        controller.error(reason instanceof Error ? reason : new Error(String(reason)));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    },
+    async pull(controller) {
+      if (finished) return;
+      try {
+        let data: Uint8Array | null;
+        if (f.kind === "length") {
+          data = remaining === 0 ? null : await reader.some(Math.min(remaining, CHUNK_MAX));
+          if (data === null && remaining > 0) throw new EndOfStream(`the connection closed ${remaining} bytes before the end of the response body`);
+          if (data) remaining -= data.byteLength;
+        } else if (f.kind === "chunked") {
+          data = await nextChunked();
+        } else {
+          data = await reader.some(CHUNK_MAX);
+        }
+        if (data !== null && data.byteLength > 0) {
+          // A view into a buffer the reader still holds is copied, so a consumer that
+          // transfers what it gets cannot pull bytes from under the reader.
+          controller.enqueue(data.byteLength === data.buffer.byteLength ? data : data.slice());
+        }
+        const complete = data === null || (f.kind === "length" && remaining === 0);
+        if (complete) {
+          finish(f.kind !== "close" && head.keepAlive && reader.leftover === 0);
+          controller.close();
+        }
+      } catch (err) {
+        if (finished) return; // aborted meanwhile: the stream already failed with the reason
+        finish(false);
+        controller.error(err);
+      }
+    },
+    cancel() {
+      finish(false);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+function indexOfLf(buf: Uint8Array, from: number): number {
+  return buf.indexOf(0x0a, from);
+}

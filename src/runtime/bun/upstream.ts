@@ -1,0 +1,143 @@
+// The Bun upstream: one attempt to one endpoint over plain HTTP/1.1, TLS or mTLS on
+// Bun.connect, pooling verified keep-alive connections per (mode, endpoint address,
+// expected identity). Bun's fetch cannot be used: with a checkServerIdentity hook (the only
+// way to see the peer certificate) it opens a new connection for every request.
+
+import type { Endpoint } from "../../core/endpoint.ts";
+import { UpstreamError, type OriginationMode, type UpstreamOptions } from "../../core/upstream.ts";
+import type { MeshUpstream, TlsMaterial, UpstreamFactoryOptions } from "../types.ts";
+import { abortError, exchangeError } from "../node/upstream-errors.ts";
+import { openConnection, type OpenedConnection } from "./open.ts";
+import { RequestBodyFailed, requestHead, writeBody } from "./http1-request.ts";
+import { BufferedReader, MalformedResponse, bodyStream, readHead, responseInit } from "./http1-response.ts";
+import { createPool, type Pooled } from "./pool.ts";
+
+export interface BunUpstreamOptions extends UpstreamFactoryOptions {
+  /** TCP connect plus TLS handshake plus peer verification, per new connection (Istio's connectTimeout default: 10 s). */
+  connectTimeoutMs?: number;
+}
+
+/** Below the 5 s keep-alive timeout Node servers use by default, so the client closes first. */
+const DEFAULT_IDLE_TIMEOUT_MS = 4_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+const NO_MATERIAL: TlsMaterial = { certPem: "", keyPem: "", bundlePem: "" };
+// TLS alerts a server sends when it rejects our certificate (RFC 8446 §6.2), as BoringSSL names them.
+const CERTIFICATE_ALERT = /ALERT_(BAD_CERTIFICATE|UNSUPPORTED_CERTIFICATE|CERTIFICATE_\w+|UNKNOWN_CA|ACCESS_DENIED|DECRYPT_ERROR)/;
+
+/** A pooled connection failed before any response byte: likely closed by the server while idle. */
+class StaleConnection extends Error {}
+
+export function createUpstream(options: BunUpstreamOptions): MeshUpstream {
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const pool = createPool(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+  let material: TlsMaterial | undefined;
+
+  // material() is consulted on every TLS send, so a rotated SVID is used by the next new
+  // connection even if nobody called reloadTls(); comparing the strings is cheap.
+  function materialFor(mode: OriginationMode): TlsMaterial {
+    if (mode === "DISABLE") return NO_MATERIAL;
+    const next = options.material();
+    if (material && (next.certPem !== material.certPem || next.keyPem !== material.keyPem || next.bundlePem !== material.bundlePem)) pool.retire();
+    material = next;
+    return next;
+  }
+
+  async function connect(mode: OriginationMode, endpoint: Endpoint, key: string, signal: AbortSignal): Promise<Pooled> {
+    const opened: OpenedConnection = await openConnection({
+      mode,
+      endpoint,
+      material: materialFor(mode),
+      verifyPeer: options.verifyPeer,
+      connectTimeoutMs,
+      signal,
+      aborted: () => abortError(signal, endpoint.address),
+    });
+    return pool.adopt(key, opened);
+  }
+
+  async function send(req: Request, endpoint: Endpoint, opts: UpstreamOptions): Promise<Response> {
+    if (opts.signal.aborted) throw abortError(opts.signal, endpoint.address);
+    // A pool per identity too, so a connection verified for one SPIFFE ID is never reused
+    // for a request that expects another at the same address.
+    const key = `${opts.tls} ${endpoint.address} ${endpoint.identity ?? ""}`;
+    if (opts.tls !== "DISABLE") materialFor(opts.tls); // retire connections made with old material
+    const pooled = pool.take(key);
+    if (!pooled) return exchange(req, await connect(opts.tls, endpoint, key, opts.signal), false, opts, endpoint.address);
+    try {
+      return await exchange(req, pooled, true, opts, endpoint.address);
+    } catch (err) {
+      if (!(err instanceof StaleConnection)) throw err;
+      // Keep-alive race: the server closed the pooled connection while our request was on
+      // its way. Like undici and Envoy, a request that can be replayed (idempotent method, no
+      // body) is sent once more on a fresh connection; everything else surfaces as "reset".
+      return exchange(req, await connect(opts.tls, endpoint, key, opts.signal), false, opts, endpoint.address);
+    }
+  }
+
+  return {
+    send,
+    reloadTls() {
+      pool.retire();
+      material = undefined;
+    },
+    close() {
+      pool.close();
+    },
+  };
+}
+
+async function exchange(req: Request, conn: Pooled, reused: boolean, opts: UpstreamOptions, address: string): Promise<Response> {
+  const { signal } = opts;
+  const socket = conn.opened.socket;
+  const replayable = reused && req.body === null && IDEMPOTENT.has(req.method);
+  // Until the response head arrives an abort cuts the connection, which fails the read below.
+  const onAbort = () => conn.destroy();
+  signal.addEventListener("abort", onAbort, { once: true });
+  opts.onConnection?.({
+    reused,
+    peerIdentity: conn.opened.peerIdentity,
+    peerSerial: conn.opened.peerSerial,
+    handshakeMs: reused ? undefined : conn.opened.handshakeMs,
+  });
+
+  if (signal.aborted) {
+    signal.removeEventListener("abort", onAbort);
+    conn.destroy();
+    throw abortError(signal, address);
+  }
+  const reader = new BufferedReader(socket);
+  let bodyFailure: unknown;
+  let bodySent: Promise<void> = Promise.resolve();
+  try {
+    const { head, chunked } = requestHead(req);
+    await socket.write(head);
+    if (req.body !== null) {
+      bodySent = writeBody(req.body, socket, chunked);
+      // A failing request body (the downstream client went away) is not the upstream's
+      // fault: it propagates as it is, never as an UpstreamError.
+      bodySent.catch((err: unknown) => {
+        if (err instanceof RequestBodyFailed) bodyFailure = err.cause ?? err;
+        conn.destroy();
+      });
+    }
+    const answer = await readHead(reader, req.method);
+    if (answer.status > 599) throw new MalformedResponse(`status ${answer.status} cannot be relayed`);
+    signal.removeEventListener("abort", onAbort);
+    const body = bodyStream(reader, answer, signal, (reusable) => {
+      // Reusable only once the request body is fully sent too (a server may answer early).
+      bodySent.then(() => conn.release(reusable), () => conn.destroy());
+    });
+    return new Response(body, responseInit(answer));
+  } catch (err) {
+    signal.removeEventListener("abort", onAbort);
+    conn.destroy();
+    if (bodyFailure !== undefined) throw bodyFailure;
+    if (err instanceof RequestBodyFailed) throw err.cause ?? err;
+    if (signal.aborted) throw abortError(signal, address);
+    if (replayable && !reader.sawBytes) throw new StaleConnection((err as Error)?.message ?? "stale connection", { cause: err });
+    const alert = CERTIFICATE_ALERT.exec((err as Error)?.message ?? "");
+    if (alert) throw new UpstreamError("tls", address, `upstream ${address} rejected this sidecar's certificate (${alert[0]})`, { cause: err });
+    throw exchangeError(err, address);
+  }
+}

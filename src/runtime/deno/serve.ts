@@ -1,0 +1,92 @@
+// Deno listeners: plain HTTP on Deno.serve; TLS listeners on the node adapter's node:tls
+// acceptor, because Deno.serve and Deno.listenTls cannot request a client certificate at
+// all (docs/runtimes.md).
+
+import { RemoraError } from "../../core/errors.ts";
+import type { ConnInfo, Listener, ServeOptions } from "../types.ts";
+import { formatHostPort, parseHostPort } from "../node/address.ts";
+import { listenFailure, serve as nodeServe } from "../node/serve.ts";
+import { denoApi, type DenoHttpServer } from "./deno-api.ts";
+import { createCutter } from "./cutter.ts";
+
+const DEFAULT_GRACE_MS = 5_000;
+
+export async function serve(options: ServeOptions): Promise<Listener> {
+  if (options.tls && options.tls.mode !== "DISABLE") return nodeServe(options);
+  return servePlain(options);
+}
+
+async function servePlain(options: ServeOptions): Promise<Listener> {
+  const { host, port } = parseHostPort(options.listen, "listen address");
+  const cutter = createCutter();
+
+  let server: DenoHttpServer;
+  try {
+    server = denoApi().serve(
+      { hostname: host, port, automaticCompression: false, onListen: () => {} },
+      async (req, { remoteAddr }) => {
+        const info: ConnInfo = { remoteAddress: remoteAddr.hostname, remotePort: remoteAddr.port, mtls: false };
+        const disconnected = new AbortController();
+        let answered = false;
+        // Deno also aborts request.signal after a successful response ("legacy abort"), so only
+        // an abort before the handler answered means the client went away; once the body
+        // streams, a client that leaves cancels the body stream instead.
+        const onAbort = () => {
+          if (!answered) disconnected.abort(new Error(`client ${remoteAddr.hostname}:${remoteAddr.port} closed the connection`));
+        };
+        req.signal.addEventListener("abort", onAbort, { once: true });
+        let response: Response;
+        try {
+          response = await cutter.race(options.handler(detached(req, cutter.signal(disconnected.signal)), info));
+        } catch {
+          if (cutter.cut) return cutter.cutResponse();
+          // The handler owns error reporting; here we only keep the connection honest.
+          response = new Response("internal error\n", { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } });
+        } finally {
+          answered = true;
+          req.signal.removeEventListener("abort", onAbort);
+        }
+        // While shutting down, Deno adds "connection: close" to every response itself.
+        return cutter.track(response);
+      },
+    );
+  } catch (err) {
+    throw new RemoraError("ERR_LISTEN", `cannot listen on ${options.listen}: ${listenFailure(err)}`, { cause: err });
+  }
+
+  let closed: Promise<void> | undefined;
+  return {
+    address: formatHostPort(host, server.addr.port),
+    port: server.addr.port,
+    reloadTls() {},
+    close(graceMs = DEFAULT_GRACE_MS) {
+      closed ??= new Promise<void>((resolve) => {
+        // shutdown() refuses new connections at once and waits for every running handler
+        // and response body, even ones whose client has gone. Aborting a server after
+        // shutdown() began throws inside Deno, so the grace period ends by cutting what
+        // still runs ourselves (cutter.ts), which lets shutdown() finish.
+        const deadline = setTimeout(() => cutter.cutAll(), graceMs);
+        server.shutdown().catch(() => {}).finally(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
+      });
+      return closed;
+    },
+  };
+}
+
+/**
+ * Deno's Request reads url, method and headers lazily from the connection, and throws
+ * "Request closed" once the response is sent; handlers read them later (access logs), so
+ * they get a Request that owns its fields. The body is the original's stream.
+ */
+function detached(req: Request, signal: AbortSignal): Request {
+  const hasBody = req.body !== null;
+  return new Request(req.url, {
+    method: req.method,
+    headers: req.headers,
+    signal,
+    ...(hasBody ? { body: req.body, duplex: "half" } : {}),
+  } as RequestInit);
+}
