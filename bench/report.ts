@@ -106,6 +106,9 @@ export class Report {
         `Versions: Node ${m.versions.node}, Bun ${m.versions.bun}, Deno ${m.versions.deno}, HAProxy ${m.versions.haproxy}, wrk ${m.versions.wrk}, OpenSSL (Node) ${m.versions.openssl}.`,
       "",
     );
+    if (m.loadAvgAtStart > m.cores * 0.5) {
+      push(`> **Busy machine:** the load average was ${m.loadAvgAtStart.toFixed(2)} on ${m.cores} cores when this run started, so other work competed with every path; treat these numbers as noisy and re-run on a quiet machine.`, "");
+    }
     push(
       "Paths, all to the same upstream app (Node, 1 KiB responses, keep-alive): **direct** (client -> app); " +
         "**remora-RUNTIME** (client -> orders sidecar outbound -> mTLS, ECDSA P-256 SVIDs, SPIFFE IDs checked both ways -> payments sidecar inbound -> app), " +

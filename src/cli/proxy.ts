@@ -20,6 +20,8 @@ import { createControlTransport } from "../sidecar/control/transport.ts";
 import { createFailoverTransport } from "../sidecar/control/failover.ts";
 import type { InboundMode } from "../runtime/types.ts";
 import { tracesUrl } from "../sidecar/tracing/otlp-exporter.ts";
+import { onDemandFlags, type OnDemandFlags } from "./proxy-ondemand.ts";
+import { createSubscriptions } from "../sidecar/control/subscriptions.ts";
 
 export const usage = `remora proxy --config FILE
 remora proxy --control URL --ca ROOT.pem --token TOKEN --service NAME [--namespace default]
@@ -45,7 +47,11 @@ Control-plane mode:
   --mode MODE       inbound STRICT (default), PERMISSIVE or DISABLE
   --proxy-id ID     registry id (default <service>-<random>)
   --trust-domain TD default: the trust domain named in the --ca root
-  --label K=V       an endpoint label for policy subsets (e.g. version=v2); repeatable`;
+  --label K=V       an endpoint label for policy subsets (e.g. version=v2); repeatable
+  --on-demand       receive only the destinations the app calls (discovered on the first
+                    request) plus --destinations, with incremental pushes; default: the whole mesh
+  --destinations A,B  destinations to watch from the start (or REMORA_DESTINATIONS); implies --on-demand
+  --discovery-timeout D  how long a request to a new name waits for discovery (default 5s)`;
 
 const controlFlags = {
   control: { type: "string", multiple: true },
@@ -62,6 +68,7 @@ const controlFlags = {
   "proxy-id": { type: "string" },
   "trust-domain": { type: "string" },
   "otlp-endpoint": { type: "string" },
+  "discovery-timeout": { type: "string" },
 } as const;
 
 export async function proxyCommand(argv: string[]): Promise<number> {
@@ -70,13 +77,16 @@ export async function proxyCommand(argv: string[]): Promise<number> {
     "watch-interval": { type: "string" },
     help: { type: "boolean" },
     label: { type: "string", multiple: true },
+    "on-demand": { type: "boolean" },
+    destinations: { type: "string", multiple: true },
     ...controlFlags,
   });
-  const { label, ...values } = all;
+  const { label, "on-demand": onDemandFlag, destinations, ...values } = all;
   if (values.help) return console.log(usage), 0;
   const control = values.control?.join(",") ?? process.env.REMORA_CONTROL;
   if (values.config && values.control) throw new UsageError("remora proxy: give either --config FILE or --control URL, not both");
-  if (!values.config && control) return controlProxy({ ...values, control }, labelFlags(label));
+  if (!values.config && control) return controlProxy({ ...values, control }, labelFlags(label), onDemandFlags(onDemandFlag, destinations, values["discovery-timeout"]));
+  if (onDemandFlag || destinations || values["discovery-timeout"]) throw new UsageError("remora proxy: --on-demand, --destinations and --discovery-timeout go with --control");
   if (label !== undefined) throw new UsageError("remora proxy: --label goes with --control; in a --config file, set labels on the endpoints");
   if (!values.config) throw new UsageError("remora proxy: --config FILE or --control URL is required; see remora proxy --help");
   const path = values.config;
@@ -160,7 +170,7 @@ export function labelFlags(list: readonly string[] | undefined): Record<string, 
   return labels;
 }
 
-async function controlProxy(values: ControlValues, labels?: Record<string, string>): Promise<number> {
+async function controlProxy(values: ControlValues, labels?: Record<string, string>, onDemand?: OnDemandFlags): Promise<number> {
   const urls = values.control.split(",").map((u) => u.trim()).filter((u) => u !== "").map((text) => {
     let url: URL;
     try {
@@ -203,7 +213,9 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
   const log = pino({ base: { service: "remora-sidecar", proxy: proxyId } });
   const runtime = await loadRuntime();
   let sidecar: Awaited<ReturnType<typeof startSidecar>> | undefined;
+  const subscriptions = onDemand && createSubscriptions({ clock: systemClock, declared: onDemand.declared, timeoutMs: onDemand.timeoutMs });
   const client = createControlClient({
+    ...(subscriptions ? { onDemand: subscriptions } : {}),
     transport: (...args) => control.transport(...args),
     clock: systemClock,
     random: Math.random,
@@ -238,7 +250,7 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
       awaitConfig: true,
       ...tracing,
     },
-    { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf },
+    { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf, ...(subscriptions ? { discover: subscriptions.discover } : {}) },
   );
   client.start(sidecar);
 

@@ -16,7 +16,10 @@ import { certificateInfo, createPeerVerifier, trustBundleFromPem, type TrustBund
 import { Registry } from "../core/metrics/registry.ts";
 import { createMeshMetrics, recordEvent, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
-import { readdressVip, vipTable } from "../core/router.ts";
+import { destinationName, readdressVip, vipTable } from "../core/router.ts";
+import { localReply } from "../core/pipeline/local-reply.ts";
+import type { DestinationUpdate } from "./control/destinations.ts";
+import { patchMesh } from "./control/mesh-view.ts";
 import { RemoraError } from "../core/errors.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
 import { createInboundHandler } from "./inbound.ts";
@@ -59,6 +62,8 @@ export interface SidecarDeps {
   onEvent?: EventSink;
   /** Admin `POST /shutdown` asks for a drain; the host decides what that means (the CLI runs its SIGTERM path). */
   onShutdown?: () => void;
+  /** On-demand config: called before routing a name; undefined to proceed, or the reason for a 503 (src/sidecar/control/subscriptions.ts). */
+  discover?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
 }
 
 export interface IdentityStatus {
@@ -81,6 +86,8 @@ export interface Sidecar {
   /** Ready once it has a certificate and a config (both at start in static mode). */
   readiness(): { ready: boolean; reason?: string };
   applyMesh(mesh: MeshSettings): void;
+  /** On-demand config: replaces or drops only the named destinations (the rest keep their state). */
+  applyDestinations(update: DestinationUpdate): void;
   /** Replaces every authorization document at once; only the one for `service` is enforced here. */
   applyAuthorization(docs: readonly Authorization[]): void;
   authorization(): readonly Authorization[];
@@ -149,6 +156,9 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
           else h.delete("tracestate");
         }, { inPlace: true }); // the pipeline copies it per attempt anyway
         try {
+          const name = deps.discover ? destinationName(forwarded) : undefined;
+          const refused = name === undefined ? undefined : await deps.discover!(name, req.signal);
+          if (refused !== undefined) return localReply(503, refused);
           return await pipeline.handle(forwarded);
         } finally {
           requests.delete(requestId);
@@ -243,6 +253,13 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         vips = vipTable(next.services);
         configured = true;
         log.info({ version: next.version, destinations: Object.keys(next.endpoints).length, policies: next.policies.length }, "config applied");
+      },
+      applyDestinations(update) {
+        pipeline.patch({ set: update.set, remove: update.remove });
+        mesh = patchMesh(mesh, update);
+        vips = vipTable(mesh.services);
+        configured = true;
+        log.info({ version: update.version, changed: Object.keys(update.set), removed: update.remove, destinations: Object.keys(mesh.endpoints).length }, "config applied");
       },
       setIdentity(next) {
         const info = describeIdentity(next);

@@ -11,7 +11,7 @@ import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { isRemoraError } from "../../src/core/errors.ts";
 import { UpstreamError, type ConnectionInfo, type UpstreamErrorKind } from "../../src/core/upstream.ts";
-import { loadRuntime, type LoadedRuntime } from "../../src/runtime/detect.ts";
+import { detectRuntime, loadRuntime, type LoadedRuntime } from "../../src/runtime/detect.ts";
 import type { ConnInfo, Handler, Listener, MeshUpstream, ServeOptions, TlsMaterial } from "../../src/runtime/types.ts";
 import { mintTestPki, ORDERS_ID, OTHER_ID, PAYMENTS_ID, type TestPki } from "./helpers/certs.ts";
 import { closedPort, deferred, rawRequest } from "./helpers/loopback.ts";
@@ -67,6 +67,13 @@ async function rejectsWithKind(promise: Promise<unknown>, kind: UpstreamErrorKin
 }
 
 const signal = () => AbortSignal.timeout(5_000);
+
+test("the adapter is the runtime's own unless REMORA_RUNTIME_ADAPTER=node asks for the node one", () => {
+  const forced = process.env.REMORA_RUNTIME_ADAPTER === "node";
+  assert.equal(runtime.name, detectRuntime());
+  assert.equal(runtime.adapter, forced ? "node" : detectRuntime());
+  assert.match(runtime.version, /^\d+\.\d+\.\d+/);
+});
 
 describe("plain listener", { timeout: 20_000 }, () => {
   test("round trip streams both bodies and keeps headers, including several set-cookie", async () => {
@@ -136,6 +143,16 @@ describe("plain listener", { timeout: 20_000 }, () => {
       const res = await rawRequest({ port: l.port, path: "http://payments/charge?id=7", headers: { host: "payments" } });
       assert.equal(res.status, 200);
       assert.equal(url, "http://payments/charge?id=7");
+    });
+  });
+
+  test("an absolute-form target wins over a different Host header (RFC 9112 §3.2.2)", async () => {
+    await withResources(async ({ listener }) => {
+      let url = "";
+      const l = await listener({ listen: LOOPBACK, handler: async (req) => { url = req.url; return new Response("ok"); } });
+      const res = await rawRequest({ port: l.port, path: "http://payments/charge", headers: { host: `127.0.0.1:${l.port}` } });
+      assert.equal(res.status, 200);
+      assert.equal(url, "http://payments/charge");
     });
   });
 
@@ -667,6 +684,80 @@ describe("upstream failures", { timeout: 20_000 }, () => {
       const reason = new Error("caller gave up");
       const pending = u.send(new Request("http://payments/"), endpoint, { signal: controller.signal, tls: "MUTUAL", onConnection: () => controller.abort(reason) });
       await assert.rejects(pending, (err) => err === reason);
+    });
+  });
+});
+
+describe("upstream framing", { timeout: 20_000 }, () => {
+  test("a megabyte of varied bytes crosses mTLS intact both ways, chunked and with a length", async () => {
+    await withResources(async ({ listener, upstream }) => {
+      const payload = new Uint8Array(1_048_576 + 17);
+      for (let i = 0; i < payload.length; i++) payload[i] = (i * 7 + (i >> 11)) & 0xff;
+      const l = await listener(strict(async (req) => {
+        const got = new Uint8Array(await req.arrayBuffer());
+        const same = got.length === payload.length && got.every((b, i) => b === payload[i]);
+        const body = req.headers.get("x-shape") === "length" ? got : new Blob([got]).stream();
+        return new Response(body, { headers: { "x-same": String(same) } });
+      }));
+      const u = upstream();
+      for (const shape of ["length", "chunked"]) {
+        const body = shape === "length" ? payload : new Blob([payload]).stream();
+        const res = await u.send(new Request("http://payments/upload", { method: "POST", body, headers: { "x-shape": shape }, duplex: "half" } as RequestInit),
+          { address: l.address, identity: PAYMENTS_ID }, { signal: signal(), tls: "MUTUAL" });
+        assert.equal(res.headers.get("x-same"), "true", `${shape}: the listener saw different bytes`);
+        const back = new Uint8Array(await res.arrayBuffer());
+        assert.equal(back.length, payload.length, shape);
+        assert.ok(back.every((b, i) => b === payload[i]), `${shape}: the reply differs`);
+      }
+    });
+  });
+
+  test("HEAD, 204 and 304 carry no body and leave the connection reusable; encoded bodies pass undecoded", async () => {
+    await withResources(async ({ listener, upstream }) => {
+      const gz = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0, 0x86, 0xa6, 0x10, 0x36, 5, 0, 0, 0]);
+      const l = await listener(strict(async (req) => {
+        const path = new URL(req.url).pathname;
+        if (path === "/204") return new Response(null, { status: 204 });
+        if (path === "/304") return new Response(null, { status: 304, headers: { etag: "\"v1\"" } });
+        if (path === "/gz") return new Response(gz, { headers: { "content-encoding": "gzip" } });
+        return new Response("body-for-get", { headers: { "x-kind": "head" } });
+      }));
+      const u = upstream();
+      const seen: ConnectionInfo[] = [];
+      const send = (method: string, path: string) => u.send(new Request(`http://payments${path}`, { method }), { address: l.address, identity: PAYMENTS_ID },
+        { signal: signal(), tls: "MUTUAL", onConnection: (c) => seen.push(c) });
+      const head = await send("HEAD", "/");
+      assert.equal(head.headers.get("x-kind"), "head");
+      assert.equal(await head.text(), "");
+      assert.equal((await send("GET", "/204")).status, 204);
+      const notModified = await send("GET", "/304");
+      assert.equal(notModified.status, 304);
+      assert.equal(notModified.headers.get("etag"), "\"v1\"");
+      const encoded = await send("GET", "/gz");
+      assert.equal(encoded.headers.get("content-encoding"), "gzip");
+      assert.deepEqual(new Uint8Array(await encoded.arrayBuffer()), gz);
+      // Bodiless answers leave the connection reusable. The node adapter hands it back to its
+      // pool a turn after the response (on Deno even later), so only the last request, sent
+      // after a body was read, is sure to find it; the Bun adapter reuses it every time.
+      assert.equal(seen.at(-1)?.reused, true, `connections reused: ${seen.map((c) => c.reused).join(",")}`);
+      if (runtime.adapter === "bun") assert.deepEqual(seen.map((c) => c.reused), [false, true, true, true]);
+    });
+  });
+
+  test("concurrent requests to one endpoint each get an answer, on pooled connections afterwards", async () => {
+    await withResources(async ({ listener, upstream }) => {
+      const l = await listener(strict(async (req) => new Response(new URL(req.url).searchParams.get("n"))));
+      const u = upstream();
+      const call = async (n: number) => {
+        const res = await u.send(new Request(`http://payments/?n=${n}`), { address: l.address, identity: PAYMENTS_ID }, { signal: signal(), tls: "MUTUAL" });
+        return res.text();
+      };
+      const first = await Promise.all(Array.from({ length: 8 }, (_, n) => call(n)));
+      assert.deepEqual(first, Array.from({ length: 8 }, (_, n) => String(n)));
+      const seen: ConnectionInfo[] = [];
+      const res = await u.send(new Request("http://payments/?n=x"), { address: l.address, identity: PAYMENTS_ID }, { signal: signal(), tls: "MUTUAL", onConnection: (c) => seen.push(c) });
+      assert.equal(await res.text(), "x");
+      assert.equal(seen[0]?.reused, true);
     });
   });
 });

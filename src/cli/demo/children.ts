@@ -16,6 +16,10 @@ export interface Child {
   readonly logs: LogLine[];
   /** The first log line with this message (or undefined if the child exits first). */
   waitForLog(msg: string, timeoutMs: number): Promise<LogLine | undefined>;
+  /** The next log line with this message from now on, ignoring earlier ones. */
+  nextLog(msg: string, timeoutMs: number): Promise<LogLine | undefined>;
+  /** One line to the child's stdin (only when spawned with `stdin: true`). */
+  send(line: string): void;
   /** Last lines of stderr and non-JSON stdout, for error messages. */
   tail(): string;
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
@@ -23,10 +27,27 @@ export interface Child {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function spawnRemora(name: string, args: readonly string[], onLog: (line: LogLine) => void = () => {}): Child {
+export interface SpawnOptions {
+  /** An argv prefix the command runs under, e.g. `ip netns exec POD setpriv --reuid U …` (each execs the next, so the pid stays). */
+  wrap?: readonly string[];
+  /** The whole environment (default: this process's). */
+  env?: Record<string, string>;
+  /** Keep a pipe to the child's stdin for send(). */
+  stdin?: boolean;
+}
+
+export function spawnRemora(name: string, args: readonly string[], onLog: (line: LogLine) => void = () => {}, o: SpawnOptions = {}): Child {
   const cmd = remoraCommand(args);
+  const argv = [...(o.wrap ?? []), cmd.command, ...cmd.args];
   // detached: a new process group, so one kill(-pid) reaches whatever the child starts too.
-  const child: ChildProcess = spawn(cmd.command, cmd.args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
+    cwd: ROOT,
+    detached: true,
+    stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    ...(o.env ? { env: o.env } : {}),
+  });
+  // A child that exits while we write would otherwise crash this process with EPIPE.
+  child.stdin?.on("error", () => {});
   const logs: LogLine[] = [];
   const waiters: { msg: string; done: (l: LogLine | undefined) => void }[] = [];
   let text = "";
@@ -78,6 +99,15 @@ export function spawnRemora(name: string, args: readonly string[], onLog: (line:
     }
   };
 
+  const nextLog = (msg: string, timeoutMs: number): Promise<LogLine | undefined> => {
+    if (!alive()) return Promise.resolve(undefined);
+    return new Promise((ok) => {
+      const w = { msg, done: (l: LogLine | undefined) => (clearTimeout(t), ok(l)) };
+      const t = setTimeout(() => (waiters.splice(waiters.indexOf(w), 1), ok(undefined)), timeoutMs);
+      waiters.push(w);
+    });
+  };
+
   return {
     name,
     pid: child.pid ?? -1,
@@ -86,13 +116,11 @@ export function spawnRemora(name: string, args: readonly string[], onLog: (line:
     tail: () => text.trim(),
     waitForLog(msg, timeoutMs) {
       const seen = logs.find((l) => l.msg === msg);
-      if (seen) return Promise.resolve(seen);
-      if (!alive()) return Promise.resolve(undefined);
-      return new Promise((ok) => {
-        const w = { msg, done: (l: LogLine | undefined) => (clearTimeout(t), ok(l)) };
-        const t = setTimeout(() => (waiters.splice(waiters.indexOf(w), 1), ok(undefined)), timeoutMs);
-        waiters.push(w);
-      });
+      return seen ? Promise.resolve(seen) : nextLog(msg, timeoutMs);
+    },
+    nextLog,
+    send(line) {
+      child.stdin?.write(`${line}\n`);
     },
     stop(graceMs = 3000) {
       stopping ??= (async () => {

@@ -31,7 +31,8 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-export async function startCollector(): Promise<Collector> {
+/** Listens on `host` (loopback by default; the pod demo uses its pod address so sidecars in other pods reach it). */
+export async function startCollector(host = "127.0.0.1"): Promise<Collector> {
   const spans: CollectedSpan[] = [];
   const waiters = new Set<() => void>();
   let requests = 0;
@@ -56,11 +57,11 @@ export async function startCollector(): Promise<Collector> {
       for (const w of [...waiters]) w();
     });
   });
-  await new Promise<void>((ok, fail) => server.once("error", fail).listen(0, "127.0.0.1", ok));
+  await new Promise<void>((ok, fail) => server.once("error", fail).listen(0, host, ok));
   const { port } = server.address() as { port: number };
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     spans,
     get requests() {
       return requests;

@@ -1,18 +1,15 @@
 // The demo's mesh, built from the real pieces: a control plane on a temporary data
 // directory, two payments replicas and their sidecars, the orders sidecar, each sidecar a
-// `remora proxy --control … --token …` child enrolled by join token, an OTLP collector,
-// and every sidecar's event feed. Everything started is registered for cleanup first.
+// `remora proxy --control …` child enrolled by join token, an OTLP collector, and every
+// sidecar's event feed. Where the pieces run (loopback, or network-namespace pods) is a
+// Topology; everything else is shared. Everything started is registered for cleanup first.
 
-import { mkdtemp, rm } from "node:fs/promises";
-import { request } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RemoraError } from "../../core/errors.ts";
 import { startControlServer, type ControlServer } from "../../control/server.ts";
-import { ROOT_CERT_FILE } from "../../control/data-dir.ts";
 import { connectControl, type ControlClient } from "../control-client.ts";
-import { startPaymentsApp, type PaymentsApp } from "../demo-apps.ts";
-import { spawnRemora, type Child } from "./children.ts";
+import type { CallResult } from "../demo-apps.ts";
+import { spawnRemora, type Child, type SpawnOptions } from "./children.ts";
 import { startCollector, type Collector } from "./collector.ts";
 import { followFeed, type Feed, type FeedEvent } from "./feed.ts";
 import type { Cast } from "./narration.ts";
@@ -51,6 +48,54 @@ export class Cleanup {
   }
 }
 
+/** A payments replica's app, wherever it runs; it knows nothing of remora. */
+export interface ReplicaApp {
+  readonly name: Replica;
+  /** Where its sidecar forwards to. */
+  readonly address: string;
+  /** Whether it resets connections (as last set). */
+  readonly flapping: boolean;
+  /** Resolves once the app itself reports the change. */
+  setFlapping(on: boolean): Promise<void>;
+  /** Requests that reached the app (reset or answered) and connections it reset, by its own count. */
+  counts(): Promise<{ hits: number; resets: number }>;
+  close(): Promise<void>;
+}
+
+/** The orders app: one plain `POST http://payments/charge` per charge(). */
+export interface OrdersClient {
+  charge(): Promise<CallResult>;
+  close(): void;
+}
+
+/** Where and how the demo's pieces run: on loopback, or in network-namespace pods. */
+export interface Topology {
+  /** "on loopback", "in network-namespace pods": the first line of the narration says it. */
+  readonly where: string;
+  /** The control plane's listen address (it runs in-process in the demo either way). */
+  readonly controlListen: string;
+  /** The host the OTLP collector listens on. */
+  readonly collectorHost: string;
+  /** The temporary directory for everything the demo writes, removed by `cleanup`. */
+  makeDir(cleanup: Cleanup): Promise<string>;
+  /** The trust bundle file the sidecars are given (--ca), readable by them. */
+  trustBundle(dataDir: string, dir: string): Promise<string>;
+  startApp(name: Replica, flapping: boolean, cleanup: Cleanup): Promise<ReplicaApp>;
+  /** Listener flags and spawn options for one sidecar (with the join token in its environment). */
+  sidecar(name: SidecarName, app: ReplicaApp | undefined, token: string): Promise<SidecarLaunch>;
+  ordersClient(orders: DemoSidecar): OrdersClient;
+  /** Names for addresses besides the sidecars' inbound listeners, for the cast. */
+  names(mesh: Omit<DemoMesh, "cast">): [address: string, name: string][];
+}
+
+export interface SidecarLaunch {
+  /** `remora proxy` flags for its listeners and app. */
+  args: string[];
+  spawn: SpawnOptions;
+  /** The inbound address it registers, when not the one it listens on (--advertise). */
+  advertise?: string;
+}
+
 export interface DemoSidecar {
   name: SidecarName;
   proxyId: string;
@@ -61,6 +106,7 @@ export interface DemoSidecar {
 }
 
 export interface DemoMesh {
+  topology: Topology;
   dir: string;
   dataDir: string;
   control: ControlServer;
@@ -69,13 +115,16 @@ export interface DemoMesh {
   /** The control plane's log lines (identity issued, policies applied, …). */
   controlLog: { msg: string; obj: Record<string, unknown> }[];
   collector: Collector;
-  apps: Record<Replica, PaymentsApp>;
+  /** The trust bundle file given to the sidecars. */
+  ca: string;
+  apps: Record<Replica, ReplicaApp>;
   sidecars: Record<SidecarName, DemoSidecar>;
   feeds: Record<SidecarName, Feed>;
   cast: Cast;
 }
 
 export interface MeshOptions {
+  topology: Topology;
   flapping: ReadonlySet<string>;
   /** The policy document (YAML) applied before any sidecar starts. */
   policyYaml: string;
@@ -88,9 +137,8 @@ export interface MeshOptions {
 const READY_TIMEOUT_MS = 45_000;
 
 export async function startMesh(o: MeshOptions): Promise<DemoMesh> {
-  const { out, cleanup } = o;
-  const dir = await mkdtemp(join(tmpdir(), "remora-demo-"));
-  cleanup.defer(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  const { out, cleanup, topology } = o;
+  const dir = await topology.makeDir(cleanup);
   const dataDir = join(dir, "control");
 
   // In-process: it is ready in milliseconds with nothing to spawn, and the demo still
@@ -101,31 +149,33 @@ export async function startMesh(o: MeshOptions): Promise<DemoMesh> {
     info: (obj: object, msg: string) => void controlLog.push({ msg, obj: obj as Record<string, unknown> }),
     warn: (obj: object, msg: string) => void controlLog.push({ msg, obj: obj as Record<string, unknown> }),
   };
-  const control = await startControlServer({ dataDir, listen: "127.0.0.1:0", trustDomain: "cluster.local", certTtlMs: 3_600_000, logger });
+  const control = await startControlServer({ dataDir, listen: topology.controlListen, trustDomain: "cluster.local", certTtlMs: 3_600_000, logger });
   cleanup.defer("stop the control plane", () => control.close());
   const controlUrl = `https://${control.address}`;
   const api = await connectControl({ control: controlUrl, data: dataDir });
   cleanup.defer("close the admin client", () => api.close());
   out.say(`  control plane  ${controlUrl}, data directory ${dataDir} (CA, join-token key, admin token)`, { control: controlUrl, data: dataDir });
+  const ca = await topology.trustBundle(dataDir, dir);
 
-  const collector = await startCollector();
+  const collector = await startCollector(topology.collectorHost);
   cleanup.defer("stop the OTLP collector", () => collector.close());
   out.say(`  collector      ${collector.url}/v1/traces (OTLP/HTTP JSON, in-process)`, { collector: collector.url });
 
   const applied = (await api.request("PUT", "/v1/policies?source=payments.yaml", { text: o.policyYaml, contentType: "application/yaml" })) as { applied: string[]; version: string };
   out.say(`  policy         applied ${applied.applied.join(", ")} through the control plane (config version ${applied.version})`, { applied });
 
-  const apps = {} as Record<Replica, PaymentsApp>;
-  for (const name of REPLICAS) {
-    const app = await startPaymentsApp(name, o.flapping.has(name));
-    cleanup.defer(`stop payments app ${name}`, () => app.close());
-    apps[name] = app;
-  }
+  const apps = {} as Record<Replica, ReplicaApp>;
+  await Promise.all(
+    REPLICAS.map(async (name) => {
+      out.progress(`payments apps: starting ${name}…`);
+      apps[name] = await topology.startApp(name, o.flapping.has(name), cleanup);
+    }),
+  );
 
   // Tokens first (one API call each), then all three sidecars start at once.
-  const plan: { name: SidecarName; service: string; proxyId: string; app?: string }[] = [
-    { name: "B1", service: "payments", proxyId: "payments-b1", app: apps.B1.address },
-    { name: "B2", service: "payments", proxyId: "payments-b2", app: apps.B2.address },
+  const plan: { name: SidecarName; service: string; proxyId: string; app?: ReplicaApp }[] = [
+    { name: "B1", service: "payments", proxyId: "payments-b1", app: apps.B1 },
+    { name: "B2", service: "payments", proxyId: "payments-b2", app: apps.B2 },
     { name: "orders", service: "orders", proxyId: "orders-a" },
   ];
   // Stopped together: each drains faster once its callers' pooled connections are gone.
@@ -136,15 +186,19 @@ export async function startMesh(o: MeshOptions): Promise<DemoMesh> {
   const started = await Promise.all(
     plan.map(async (p) => {
       const { token } = (await api.request("POST", "/v1/tokens", { json: { service: p.service, namespace: "default", ttl: "10m" } })) as { token: string };
-      const args = ["proxy", "--control", controlUrl, "--ca", join(dataDir, ROOT_CERT_FILE), "--token", token, "--service", p.service, "--proxy-id", p.proxyId];
-      args.push("--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--otlp-endpoint", collector.url);
-      if (p.app) args.push("--app", p.app, "--inbound", "127.0.0.1:0");
-      const child = spawnRemora(p.name, args, (line) => {
-        if (line.msg === "enrolling with the control plane") state.set(p.name, "enrolling");
-        if (line.msg === "sidecar ready") state.set(p.name, "waiting for config");
-        if (line.msg === "config applied") state.set(p.name, `config ${line.version}`);
-        showProgress();
-      });
+      const launch = await topology.sidecar(p.name, p.app, token);
+      const args = ["proxy", "--control", controlUrl, "--ca", ca, "--service", p.service, "--proxy-id", p.proxyId, "--otlp-endpoint", collector.url, ...launch.args];
+      const child = spawnRemora(
+        p.name,
+        args,
+        (line) => {
+          if (line.msg === "enrolling with the control plane") state.set(p.name, "enrolling");
+          if (line.msg === "sidecar ready") state.set(p.name, "waiting for config");
+          if (line.msg === "config applied") state.set(p.name, `config ${line.version}`);
+          showProgress();
+        },
+        launch.spawn,
+      );
       children.push(child);
       showProgress();
       const ready = await child.waitForLog("sidecar ready", READY_TIMEOUT_MS);
@@ -157,7 +211,7 @@ export async function startMesh(o: MeshOptions): Promise<DemoMesh> {
         child,
         outbound: String(ready.outbound),
         admin: String(ready.admin),
-        ...(typeof ready.inbound === "string" ? { inbound: ready.inbound } : {}),
+        ...(launch.advertise !== undefined ? { inbound: launch.advertise } : typeof ready.inbound === "string" ? { inbound: ready.inbound } : {}),
       };
       return s;
     }),
@@ -171,16 +225,14 @@ export async function startMesh(o: MeshOptions): Promise<DemoMesh> {
     feeds[s.name] = feed;
   }
 
-  const names = new Map<string, string>();
-  for (const r of REPLICAS) {
-    names.set(sidecars[r].inbound ?? "", r);
-    names.set(apps[r].address, `${r}'s app`);
-  }
+  const partial = { topology, dir, dataDir, control, controlUrl, api, controlLog, collector, ca, apps, sidecars, feeds };
+  const names = new Map<string, string>(topology.names(partial));
+  for (const r of REPLICAS) names.set(sidecars[r].inbound ?? "", r);
   const cast: Cast = {
     label: (a) => (a === undefined ? "?" : names.has(a) ? `${names.get(a)} (${a})` : a),
     short: (a) => (a === undefined ? "?" : (names.get(a) ?? a)),
   };
-  return { dir, dataDir, control, controlUrl, api, controlLog, collector, apps, sidecars, feeds, cast };
+  return { ...partial, cast };
 }
 
 export interface ProxyRow {

@@ -1,25 +1,6 @@
 // The slice of Bun's native API the Bun adapter uses, typed here because the project does
 // not depend on bun-types. Names and shapes follow https://bun.sh/docs/api (Bun 1.4).
 
-export interface BunServer {
-  readonly port: number;
-  readonly hostname: string;
-  requestIP(req: Request): { address: string; family: string; port: number } | null;
-  /** Per-request idle timeout in seconds; 0 turns it off for this request. */
-  timeout(req: Request, seconds: number): void;
-  /** false: stop accepting and let active connections finish; true: cut them too. */
-  stop(closeActiveConnections?: boolean): Promise<void>;
-}
-
-export interface BunServeOptions {
-  hostname: string;
-  port: number;
-  /** Seconds a connection may sit idle (keep-alive) before Bun closes it; at most 255. */
-  idleTimeout?: number;
-  fetch(req: Request, server: BunServer): Response | Promise<Response>;
-  error?(err: Error): Response | Promise<Response>;
-}
-
 /** Bun's TCP/TLS socket (Bun.connect); the TLS methods mirror node:tls. */
 export interface BunSocket {
   write(data: Uint8Array): number;
@@ -55,7 +36,6 @@ export interface BunConnectOptions {
 
 export interface BunApi {
   version: string;
-  serve(options: BunServeOptions): BunServer;
   connect(options: BunConnectOptions): Promise<BunSocket>;
 }
 

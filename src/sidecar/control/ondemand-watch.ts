@@ -57,13 +57,12 @@ export async function onDemandWatchLoop(d: OnDemandWatchDeps, target: ControlTar
     }
     const rejected = { ...answer.rejected };
     const { update } = answer;
-    if (Object.keys(update.set).length > 0 || update.remove.length > 0) {
-      try {
-        apply(update);
-      } catch (e) {
-        // The pipeline refused the lot (built before swapped, so nothing of it applied).
-        for (const name of [...Object.keys(update.set), ...update.remove]) rejected[name] = (e as Error)?.message ?? String(e);
-      }
+    // Applied even when empty (an answer with only the authorization): it marks the sidecar configured.
+    try {
+      apply(update);
+    } catch (e) {
+      // The pipeline refused the lot (built before swapped, so nothing of it applied).
+      for (const name of [...Object.keys(update.set), ...update.remove]) rejected[name] = (e as Error)?.message ?? String(e);
     }
     if (answer.authorization !== undefined) {
       const a = answer.authorization;
