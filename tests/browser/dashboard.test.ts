@@ -8,43 +8,32 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { http, json, REMORA, remora, startApp, startProxyWith, type Proxy, type TestApp } from "../integration/support/processes.ts";
-import { freePort, startControl, type ControlProcess } from "../integration/support/control-process.ts";
+import { http, REMORA, startApp, type Proxy, type TestApp } from "../integration/support/processes.ts";
+import { freePort } from "../integration/support/control-process.ts";
+import { startTestMesh, untilConfig, type TestMesh } from "../integration/support/mesh.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOT = fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url));
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.error(`\n*** SKIPPING the dashboard browser test: ${CHROMIUM} is missing (apt-get install chromium) ***\n`);
 
-let dir: string;
-let control: ControlProcess;
+let mesh: TestMesh | undefined;
 let orders: Proxy;
 let b2app: TestApp;
 let dashboardUrl: string;
 let stopTraffic = false;
 let trafficDone: Promise<void> = Promise.resolve();
-const cleanup: (() => Promise<void>)[] = [];
-const controlArgs = () => ["--control", control.url, "--data", join(dir, "cp")];
-
-async function sidecar(service: string, app?: TestApp): Promise<Proxy> {
-  const t = await remora(["token", "--service", service, ...controlArgs()]);
-  assert.equal(t.code, 0, t.stderr);
-  const args = ["--control", control.url, "--ca", join(dir, "cp", "root.pem"), "--token", t.stdout.trim(), "--service", service, "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
-  if (app) args.push("--app", app.address, "--inbound", "127.0.0.1:0");
-  const p = await startProxyWith(args);
-  cleanup.push(() => p.stop());
-  return p;
-}
+const controlArgs = () => mesh!.admin();
 
 /** `remora dashboard` as a child process, resolved with its URL once it listens. */
 function startDashboard(port: number): Promise<string> {
   return new Promise((ok, fail) => {
     const child: ChildProcess = spawn(process.execPath, [REMORA, "dashboard", "--listen", `127.0.0.1:${port}`, ...controlArgs()], { stdio: ["ignore", "pipe", "pipe"] });
-    cleanup.push(async () => {
+    mesh!.defer(async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
@@ -66,27 +55,20 @@ function startDashboard(port: number): Promise<string> {
 
 before(async () => {
   if (!hasChromium) return;
-  dir = await mkdtemp(join(tmpdir(), "remora-dash-"));
-  control = await startControl(["--data", join(dir, "cp"), "--listen", `127.0.0.1:${await freePort()}`]);
-  cleanup.push(() => control.stop());
-  const policy = join(dir, "payments.yaml");
-  await writeFile(
-    policy,
+  mesh = await startTestMesh("remora-dash-");
+  await mesh.apply(
+    "payments.yaml",
     "route:\n  destination: payments\n  load_balancer: round_robin\n  retry_policy:\n    retry_on: connect-failure,5xx,reset\n    num_retries: 2\n    per_try_timeout: 250ms\n  tls:\n    mode: ISTIO_MUTUAL\noutlier_detection:\n  consecutive_5xx: 5\n  base_ejection_time: 30s\n",
   );
-  assert.equal((await remora(["apply", "-f", policy, ...controlArgs()])).code, 0);
   // The reference scenario: B1 resets every connection, B2 answers.
   const b1app = await startApp("B1", "reset");
   b2app = await startApp("B2");
-  cleanup.push(() => b1app.close(), () => b2app.close());
-  await sidecar("payments", b1app);
-  await sidecar("payments", b2app);
-  orders = await sidecar("orders");
-  const deadline = Date.now() + 10_000;
-  while (((await json<{ endpoints: Record<string, unknown[]> }>(orders.admin, "/config").catch(() => undefined))?.endpoints.payments?.length ?? 0) < 2) {
-    if (Date.now() > deadline) assert.fail("orders never learned both payments endpoints");
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  mesh.defer(() => b1app.close());
+  mesh.defer(() => b2app.close());
+  await mesh.sidecar("payments", { app: b1app.address });
+  await mesh.sidecar("payments", { app: b2app.address });
+  orders = await mesh.sidecar("orders");
+  await untilConfig<{ endpoints: Record<string, unknown[]> }>(orders, (c) => (c.endpoints.payments?.length ?? 0) >= 2, 10_000);
   dashboardUrl = await startDashboard(await freePort());
   // Steady traffic for the whole test, bounded in count and time.
   trafficDone = (async () => {
@@ -101,8 +83,7 @@ before(async () => {
 after(async () => {
   stopTraffic = true;
   await trafficDone;
-  for (const c of cleanup.reverse()) await c().catch(() => {});
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 test("the dashboard shows services, the orders -> payments edge, and follows a breaking payments", { skip: hasChromium ? false : `${CHROMIUM} is missing` }, async () => {

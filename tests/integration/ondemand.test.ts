@@ -4,31 +4,12 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { http, json, remora, startApp, startProxyWith, type Proxy, type TestApp } from "./support/processes.ts";
-import { freePort, startControl, type ControlProcess } from "./support/control-process.ts";
+import { http, json, startApp, type Proxy } from "./support/processes.ts";
+import { startTestMesh, type TestMesh } from "./support/mesh.ts";
 
-let dir: string;
-let control: ControlProcess;
-const cleanup: (() => Promise<void>)[] = [];
+let mesh: TestMesh;
 
 type Config = { version: string; policies: { route: { destination: string; retry_policy?: { num_retries: number } } }[]; endpoints: Record<string, unknown[]> };
-
-async function token(service: string): Promise<string> {
-  const r = await remora(["token", "--service", service, "--control", control.url, "--data", join(dir, "cp")]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-}
-
-async function sidecar(service: string, extra: string[], app?: TestApp): Promise<Proxy> {
-  const args = ["--control", control.url, "--ca", join(dir, "cp", "root.pem"), "--token", await token(service), "--service", service, "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0", ...extra];
-  if (app) args.push("--app", app.address, "--inbound", "127.0.0.1:0");
-  const p = await startProxyWith(args);
-  cleanup.push(() => p.stop());
-  return p;
-}
 
 async function until<T>(what: string, get: () => Promise<T | undefined>, ok: (v: T) => boolean, limitMs = 5000): Promise<T> {
   const start = Date.now();
@@ -43,23 +24,19 @@ async function until<T>(what: string, get: () => Promise<T | undefined>, ok: (v:
 const applied = (p: Proxy) => p.logs.filter((l) => l.msg === "config applied");
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "remora-ondemand-"));
-  control = await startControl(["--data", join(dir, "cp"), "--listen", `127.0.0.1:${await freePort()}`]);
-  cleanup.push(() => control.stop());
+  mesh = await startTestMesh("remora-ondemand-");
 });
 
-after(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => {});
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => mesh.close());
 
 test("a sidecar with no declared destinations discovers payments on the first call and gets only its changes", async () => {
   const payApp = await startApp("payments");
   const ledgerApp = await startApp("ledger");
-  cleanup.push(() => payApp.close(), () => ledgerApp.close());
-  const payments = await sidecar("payments", [], payApp); // whole-mesh (v1) watcher: our view of the mesh
-  await sidecar("ledger", [], ledgerApp);
-  const orders = await sidecar("orders", ["--on-demand"]);
+  mesh.defer(() => payApp.close());
+  mesh.defer(() => ledgerApp.close());
+  const payments = await mesh.sidecar("payments", { app: payApp.address }); // whole-mesh (v1) watcher: our view of the mesh
+  await mesh.sidecar("ledger", { app: ledgerApp.address });
+  const orders = await mesh.sidecar("orders", { args: ["--on-demand"] });
   await until("orders ready", () => http(orders.admin, "/ready"), (r) => r.status === 200);
   await until("payments registered", () => json<Config>(payments.admin, "/config"), (c) => (c.endpoints.payments?.length ?? 0) === 1 && (c.endpoints.ledger?.length ?? 0) === 1);
 
@@ -72,17 +49,14 @@ test("a sidecar with no declared destinations discovers payments on the first ca
   // A change to ledger (a second endpoint) reaches the whole-mesh watcher but not orders.
   const before = applied(orders).length;
   const ledger2App = await startApp("ledger-2");
-  cleanup.push(() => ledger2App.close());
-  await sidecar("ledger", [], ledger2App);
+  mesh.defer(() => ledger2App.close());
+  await mesh.sidecar("ledger", { app: ledger2App.address });
   await until("ledger-2 registered", () => json<Config>(payments.admin, "/config"), (c) => (c.endpoints.ledger?.length ?? 0) === 2);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(applied(orders).length, before, `orders got an update for a service it does not call: ${JSON.stringify(applied(orders).slice(before))}`);
 
   // A change to payments (its policy) reaches orders, carrying payments only.
-  const file = join(dir, "payments.yaml");
-  await writeFile(file, "route:\n  destination: payments\n  retry_policy:\n    num_retries: 0\n");
-  const r = await remora(["apply", "-f", file, "--control", control.url, "--data", join(dir, "cp")]);
-  assert.equal(r.code, 0, r.stderr);
+  await mesh.apply("payments.yaml", "route:\n  destination: payments\n  retry_policy:\n    num_retries: 0\n");
   await until("payments' policy at orders", () => json<Config>(orders.admin, "/config"), (c) => c.policies.some((p) => p.route.destination === "payments" && p.route.retry_policy?.num_retries === 0), 3000);
   const last = applied(orders).at(-1);
   assert.deepEqual(last?.changed, ["payments"]);

@@ -3,12 +3,11 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect } from "node:tls";
-import { http, json, remora, startApp, startProxyWith, type Proxy, type TestApp } from "./support/processes.ts";
-import { freePort, startControl, type ControlProcess } from "./support/control-process.ts";
+import { http, json, startApp } from "./support/processes.ts";
+import { startTestMesh, type TestMesh } from "./support/mesh.ts";
 
 // Sidecars renew at about half-life, so a 16 s certificate rotates every ~8 s: at least
 // three times in the 35 s run. (`remora control` refuses a --cert-ttl below 10s.)
@@ -18,27 +17,11 @@ const MAX_REQUESTS = 2_000;
 const EVERY_MS = 20;
 const SAMPLE_MS = 250;
 
-let dir: string;
-let control: ControlProcess;
-const cleanup: (() => Promise<void>)[] = [];
+let mesh: TestMesh;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** /config and node:tls spell serials differently (case, leading zero bytes). */
 const norm = (serial: string) => serial.toLowerCase().replace(/^0+/, "");
-
-async function token(service: string): Promise<string> {
-  const r = await remora(["token", "--service", service, "--control", control.url, "--data", join(dir, "cp")]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-}
-
-async function sidecar(service: string, app?: TestApp): Promise<Proxy> {
-  const args = ["--control", control.url, "--ca", join(dir, "cp", "root.pem"), "--token", await token(service), "--service", service, "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
-  if (app) args.push("--app", app.address, "--inbound", "127.0.0.1:0");
-  const p = await startProxyWith(args);
-  cleanup.push(() => p.stop());
-  return p;
-}
 
 type Config = { identity: { serial: string }; policies: unknown[]; endpoints: Record<string, unknown[]> };
 
@@ -69,27 +52,19 @@ function changes(seen: string[]): { distinct: string[]; changed: number } {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "remora-rotation-"));
-  control = await startControl(["--data", join(dir, "cp"), "--listen", `127.0.0.1:${await freePort()}`, "--cert-ttl", CERT_TTL]);
-  cleanup.push(() => control.stop());
+  mesh = await startTestMesh("remora-rotation-", ["--cert-ttl", CERT_TTL]);
 });
 
-after(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => {});
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => mesh.close());
 
 test("certificates rotate on live sidecars without failing a request", { timeout: 90_000 }, async () => {
-  const file = join(dir, "payments.yaml");
-  await writeFile(file, "route:\n  destination: payments\n  tls:\n    mode: ISTIO_MUTUAL\n");
-  const applied = await remora(["apply", "-f", file, "--control", control.url, "--data", join(dir, "cp")]);
-  assert.equal(applied.code, 0, applied.stderr);
+  await mesh.apply("payments.yaml", "route:\n  destination: payments\n  tls:\n    mode: ISTIO_MUTUAL\n");
 
   const app = await startApp("PAY");
-  cleanup.push(() => app.close());
-  const payments = await sidecar("payments", app);
-  const orders = await sidecar("orders");
-  const ca = await readFile(join(dir, "cp", "root.pem"), "utf8");
+  mesh.defer(() => app.close());
+  const payments = await mesh.sidecar("payments", { app: app.address });
+  const orders = await mesh.sidecar("orders");
+  const ca = await readFile(join(mesh.data, "root.pem"), "utf8");
 
   const ready = Date.now();
   for (;;) {

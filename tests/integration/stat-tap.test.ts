@@ -5,55 +5,29 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { http, json, REMORA, remora, startApp, startProxyWith, type Proxy } from "./support/processes.ts";
-import { freePort, startControl, type ControlProcess } from "./support/control-process.ts";
+import { http, json, REMORA, remora, startApp, type Proxy } from "./support/processes.ts";
+import { startTestMesh, untilConfig, type TestMesh } from "./support/mesh.ts";
 
 const ORDERS_ID = "spiffe://cluster.local/ns/default/sa/orders";
-let dir: string;
-let control: ControlProcess;
+let mesh: TestMesh;
 let orders: Proxy;
-const cleanup: (() => Promise<void>)[] = [];
-const controlArgs = () => ["--control", control.url, "--data", join(dir, "cp")];
-
-async function sidecar(service: string, app?: string): Promise<Proxy> {
-  const t = await remora(["token", "--service", service, ...controlArgs()]);
-  assert.equal(t.code, 0, t.stderr);
-  const args = ["--control", control.url, "--ca", join(dir, "cp", "root.pem"), "--token", t.stdout.trim(), "--service", service, "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
-  if (app) args.push("--app", app, "--inbound", "127.0.0.1:0");
-  const p = await startProxyWith(args);
-  cleanup.push(() => p.stop());
-  return p;
-}
+const controlArgs = () => mesh.admin();
 
 async function traffic(n: number): Promise<void> {
   for (let i = 0; i < n; i++) assert.equal((await http(orders.outbound, "http://payments/charge", { method: "POST", body: "{}" })).status, 200);
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "remora-stat-"));
-  control = await startControl(["--data", join(dir, "cp"), "--listen", `127.0.0.1:${await freePort()}`]);
-  cleanup.push(() => control.stop());
-  const policy = join(dir, "payments.yaml");
-  await writeFile(policy, "route:\n  destination: payments\n  tls:\n    mode: ISTIO_MUTUAL\n");
-  assert.equal((await remora(["apply", "-f", policy, ...controlArgs()])).code, 0);
+  mesh = await startTestMesh("remora-stat-");
+  await mesh.apply("payments.yaml", "route:\n  destination: payments\n  tls:\n    mode: ISTIO_MUTUAL\n");
   const app = await startApp("payments");
-  cleanup.push(() => app.close());
-  await sidecar("payments", app.address);
-  orders = await sidecar("orders");
-  const deadline = Date.now() + 10_000;
-  while (((await json<{ endpoints: Record<string, unknown[]> }>(orders.admin, "/config").catch(() => undefined))?.endpoints.payments?.length ?? 0) < 1) {
-    if (Date.now() > deadline) assert.fail("orders never learned the payments endpoint");
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  mesh.defer(() => app.close());
+  await mesh.sidecar("payments", { app: app.address });
+  orders = await mesh.sidecar("orders");
+  await untilConfig<{ endpoints: Record<string, unknown[]> }>(orders, (c) => (c.endpoints.payments?.length ?? 0) >= 1, 10_000);
 });
 
-after(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => {});
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => mesh.close());
 
 type Stats = {
   services: { name: string; proxies: number; meshed: number; requests: number; success: number | null; mtls: { share: number | null } }[];

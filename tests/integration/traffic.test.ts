@@ -4,15 +4,10 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { http, json, remora, startApp, startProxyWith, type Proxy, type TestApp } from "./support/processes.ts";
-import { freePort, startControl, type ControlProcess } from "./support/control-process.ts";
+import { http, json, remora, startApp, type Proxy } from "./support/processes.ts";
+import { startTestMesh, untilConfig, type TestMesh } from "./support/mesh.ts";
 
-let dir: string;
-let control: ControlProcess;
-const cleanup: (() => Promise<void>)[] = [];
+let mesh: TestMesh;
 
 const SEED_ROUTE = `route:
   destination: payments
@@ -52,37 +47,8 @@ outlier_detection:
 // from Host, not from an absolute-form target).
 const CHARGE = { method: "POST", body: "{}", headers: { host: "payments" } };
 
-const cp = () => ["--control", control.url, "--data", join(dir, "cp")];
-
-async function apply(name: string, text: string) {
-  const file = join(dir, name);
-  await writeFile(file, text);
-  const r = await remora(["apply", "-f", file, ...cp()]);
-  assert.equal(r.code, 0, r.stderr);
-}
-
-async function sidecar(service: string, app?: TestApp, labels: string[] = []): Promise<Proxy> {
-  const t = await remora(["token", "--service", service, ...cp()]);
-  assert.equal(t.code, 0, t.stderr);
-  const args = ["--control", control.url, "--ca", join(dir, "cp", "root.pem"), "--token", t.stdout.trim(), "--service", service, "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
-  if (app) args.push("--app", app.address, "--inbound", "127.0.0.1:0");
-  for (const l of labels) args.push("--label", l);
-  const p = await startProxyWith(args);
-  cleanup.push(() => p.stop());
-  return p;
-}
-
 type Config = { version: string; policies: { route: { rules?: { name: string; split?: { weight: number }[] }[] } }[]; endpoints: Record<string, { labels?: Record<string, string> }[]> };
 
-async function until(p: Proxy, ok: (c: Config) => boolean, limitMs: number): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    const c = await json<Config>(p.admin, "/config").catch(() => undefined);
-    if (c && ok(c)) return Date.now() - start;
-    if (Date.now() - start > limitMs) assert.fail(`condition not met within ${limitMs} ms: ${JSON.stringify(c)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Sends `n` requests through `orders`; returns the percentage answered by v2, asserting every one succeeded. */
 async function v2Share(orders: Proxy, n: number): Promise<number> {
@@ -101,27 +67,22 @@ function metric(text: string, line: RegExp): number {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "remora-traffic-"));
-  control = await startControl(["--data", join(dir, "cp"), "--listen", `127.0.0.1:${await freePort()}`]);
-  cleanup.push(() => control.stop());
+  mesh = await startTestMesh("remora-traffic-");
 });
 
-after(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => {});
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => mesh.close());
 
 test("canary split, live weight change, injected aborts hidden by retries, mirroring", async () => {
   const v1app = await startApp("V1");
   const v2app = await startApp("V2");
   const shadowApp = await startApp("SHADOW");
-  cleanup.push(() => v1app.close(), () => v2app.close(), () => shadowApp.close());
-  await apply("canary.yaml", canary(90, 10));
-  await sidecar("payments", v1app, ["version=v1"]);
-  await sidecar("payments", v2app, ["version=v2"]);
-  await sidecar("payments-shadow", shadowApp);
-  const orders = await sidecar("orders");
-  await until(
+  for (const app of [v1app, v2app, shadowApp]) mesh.defer(() => app.close());
+  await mesh.apply("canary.yaml", canary(90, 10));
+  await mesh.sidecar("payments", { app: v1app.address, args: ["--label", "version=v1"] });
+  await mesh.sidecar("payments", { app: v2app.address, args: ["--label", "version=v2"] });
+  await mesh.sidecar("payments-shadow", { app: shadowApp.address });
+  const orders = await mesh.sidecar("orders");
+  await untilConfig<Config>(
     orders,
     (c) => c.endpoints.payments?.length === 2 && c.endpoints.payments.every((e) => e.labels?.version !== undefined) && (c.endpoints["payments-shadow"]?.length ?? 0) === 1 && c.policies.length === 1,
     10_000,
@@ -132,7 +93,7 @@ test("canary split, live weight change, injected aborts hidden by retries, mirro
   assert.ok(Math.abs(share - 10) <= 2, `v2 got ${share}% of 2,000 requests`);
 
   // The route table, from the control plane and from the caller's admin server.
-  const got = await remora(["get", "routes", "payments", ...cp()]);
+  const got = await remora(["get", "routes", "payments", ...mesh.admin()]);
   assert.equal(got.code, 0, got.stderr);
   assert.match(got.stdout, /^canary\s+\*\s+v1 90% \(1 endpoint\), v2 10% \(1 endpoint\)\s+15s\s+2 on connect-failure,5xx,reset per try 250ms/m);
   const rows = await json<{ destination: string; rule: string }[]>(orders.admin, "/routes");
@@ -146,8 +107,8 @@ test("canary split, live weight change, injected aborts hidden by retries, mirro
     return statuses;
   })();
   const before = (await json<Config>(orders.admin, "/config")).version;
-  await apply("canary-50.yaml", canary(50, 50));
-  const took = await until(orders, (c) => c.version !== before && c.policies[0]?.route.rules?.[0]?.split?.[0]?.weight === 50, 2_000);
+  await mesh.apply("canary-50.yaml", canary(50, 50));
+  const took = await untilConfig<Config>(orders, (c) => c.version !== before && c.policies[0]?.route.rules?.[0]?.split?.[0]?.weight === 50, 2_000);
   assert.ok(took <= 2_000, `took ${took} ms`);
   stop = true;
   const statuses = await during;
@@ -158,8 +119,8 @@ test("canary split, live weight change, injected aborts hidden by retries, mirro
 
   // 50% injected aborts with the seed's retry policy: every request succeeds, while the
   // metrics show the injected failures and the retries that hid them.
-  await apply("chaos.yaml", chaos);
-  await until(orders, (c) => c.policies[0]?.route.rules?.[0]?.name === "chaos", 2_000);
+  await mesh.apply("chaos.yaml", chaos);
+  await untilConfig<Config>(orders, (c) => c.policies[0]?.route.rules?.[0]?.name === "chaos", 2_000);
   const metricsBefore = await http(orders.admin, "/metrics");
   const retriesBefore = metric(metricsBefore.body, /^remora_retries_total\{destination="payments"\} (\d+)/m);
   const shadowBefore = shadowApp.hits;
