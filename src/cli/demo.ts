@@ -4,14 +4,16 @@
 // feeds, the control plane's answers and the apps' own counts. Everything it starts, it stops.
 
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { parse } from "./args.ts";
-import { ordersApp, type CallResult } from "./demo-apps.ts";
-import { ADMIN_TOKEN_FILE, ROOT_CERT_FILE } from "../control/data-dir.ts";
+import type { CallResult } from "./demo-apps.ts";
 import { loadRuntime } from "../runtime/detect.ts";
 import type { RequestRecord } from "../sidecar/event-stream.ts";
 import { Cleanup, REPLICAS, adminJson, proxies, startMesh, untilProxies, type DemoMesh, type Replica, type SidecarName } from "./demo/mesh.ts";
+import { loopbackTopology } from "./demo/topology-loopback.ts";
+import { podsTopology } from "./demo/topology-pods.ts";
+import { runInPods } from "./demo/pods-runner.ts";
+import { servePodApp } from "./demo/pod-app.ts";
 import type { Feed, FeedEvent } from "./demo/feed.ts";
 import { describeInbound, describeOutbound, pathOf } from "./demo/narration.ts";
 import { createOutput, type Output } from "./demo/output.ts";
@@ -33,7 +35,8 @@ POST http://payments/charge; what happens is narrated from the sidecars' event f
   --flapping   which replicas reset connections at first (default B1)
   --requests   calls per phase (default 12)
   --json       JSON lines for scripts: narration, every observed event, the summary, the trace
-  --pods       run in network-namespace pods with iptables redirection (needs root)`;
+  --pods       the same in network-namespace pods with iptables redirection: curl as the
+               orders app, each app and sidecar under its own uid (needs root; see docs/pods.md)`;
 
 /** Demo values for outlier detection, so an ejection ends within the run. */
 const DEMO_EJECTION = { base_ejection_time: "4s", interval: "1s" } as const;
@@ -55,12 +58,15 @@ export async function demoCommand(argv: string[]): Promise<number> {
     json: { type: "boolean" },
     pods: { type: "boolean" },
     help: { type: "boolean" },
+    // Internal roles of --pods (not for people): the demo inside pod cp, a payments app in its pod.
+    "pods-inner": { type: "string" },
+    "pods-app": { type: "string" },
+    "pods-app-flapping": { type: "boolean" },
   });
   if (values.help) return console.log(usage), 0;
-  if (values.pods) {
-    console.error("remora demo --pods needs issue 5's pod tooling (not built yet)");
-    return 2;
-  }
+  if (values["pods-app"] !== undefined) return servePodApp(values["pods-app"], values["pods-app-flapping"] === true);
+  if (values.pods && values["pods-inner"] === undefined) return runInPods(argv);
+  const topology = values["pods-inner"] !== undefined ? podsTopology(values["pods-inner"]) : loopbackTopology();
   const perPhase = Math.max(4, Math.min(1000, Number(values.requests) || 12));
   const flapping = new Set(values.flapping.split(",").map((s) => s.trim().toUpperCase()).filter((s) => s !== ""));
   const out = createOutput(values.json === true);
@@ -91,7 +97,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     };
     const seedRetries = Number(parseDocument(seedText).getIn(["route", "retry_policy", "num_retries"]) ?? 2);
 
-    out.say(`remora demo: the reference scenario on loopback (${runtime.name} ${runtime.version}; sidecars run as \`remora proxy\` on ${runtime.name} too)`, { runtime: runtime.name });
+    out.say(`remora demo: the reference scenario ${topology.where} (${runtime.name} ${runtime.version}; sidecars run as \`remora proxy\` on ${runtime.name} too)`, { runtime: runtime.name });
     out.say();
     out.say(
       values.realtime
@@ -99,7 +105,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
         : `policy: policies/payments.yaml, except base_ejection_time 30s -> ${DEMO_EJECTION.base_ejection_time} and interval -> ${DEMO_EJECTION.interval} so B1's return is seen within the run (--realtime keeps 30s)`,
       { shortened: !values.realtime },
     );
-    const mesh = await startMesh({ flapping, policyYaml: policy(), out, cleanup, onEvent: (sidecar, e) => out.record("event", { sidecar, event: e }) });
+    const mesh = await startMesh({ topology, flapping, policyYaml: policy(), out, cleanup, onEvent: (sidecar, e) => out.record("event", { sidecar, event: e }) });
     const { apps, sidecars, feeds, cast } = mesh;
 
     await waitForConfig(mesh, out);
@@ -111,7 +117,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
         ["PROXY", "IDENTITY", "INBOUND", "APP", "CONFIG", "STATUS"],
         rows.map((p) => {
           const name = REPLICAS.find((r) => sidecars[r].proxyId === p.proxy);
-          return [p.proxy, p.identity, p.address ?? "(client only)", name ? `${apps[name].address}${apps[name].flapping ? " (flapping)" : ""}` : "orders app (this process)", p.config_version ?? "-", p.status];
+          return [p.proxy, p.identity, p.address ?? "(client only)", name ? `${apps[name].address}${apps[name].flapping ? " (flapping)" : ""}` : topology.ordersApp, p.config_version ?? "-", p.status];
         }),
       ).replace(/^/gm, "  "),
       { proxies: rows },
@@ -120,8 +126,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
     out.say(`  ${issued.length} SVIDs issued against join tokens: ${[...new Set(issued.map((l) => String(l.obj.id)))].join(", ")}`);
     out.say();
 
+    await topology.prepare?.(mesh, out);
     const orders = feeds.orders;
-    const ordersClient = ordersApp(sidecars.orders.outbound);
+    const ordersClient = topology.ordersClient(sidecars.orders);
     cleanup.defer("close the orders app's connection", () => ordersClient.close());
     let cursor = 0;
     const call = async (): Promise<Call> => {
@@ -159,16 +166,18 @@ export async function demoCommand(argv: string[]): Promise<number> {
     // 1. One call, told event by event from all three feeds and the apps' own counts.
     const p1: Phase = { name: `seed policy, ${[...flapping].join("+") || "none"} flapping`, calls: [], retries: 0 };
     phases.push(p1);
-    out.say(`1. orders app: POST http://payments/charge   (plain HTTP to its sidecar at ${sidecars.orders.outbound}; no TLS code in the app)`);
-    const resetsBefore = { B1: apps.B1.resets, B2: apps.B2.resets };
+    out.say(`1. orders app: POST http://payments/charge   (${topology.callPath(sidecars.orders)})`);
+    const before = { B1: await apps.B1.counts(), B2: await apps.B2.counts() };
     let first: Call | undefined;
     await runPhase(p1, 1, (_i, c) => (first = c));
-    if (first) await narrateCall(first, mesh, out, { B1: apps.B1.resets - resetsBefore.B1, B2: apps.B2.resets - resetsBefore.B2 });
+    const after = { B1: await apps.B1.counts(), B2: await apps.B2.counts() };
+    if (first) await narrateCall(first, mesh, out, { B1: after.B1.resets - before.B1.resets, B2: after.B2.resets - before.B2.resets });
+    await topology.afterFirstCall?.(mesh, out);
 
     // 2. Steady calls until outlier detection acts.
     out.say();
     out.say(`2. ${perPhase} more calls, one at a time:`);
-    const hitsBefore = { B1: apps.B1.hits, B2: apps.B2.hits };
+    const hitsBefore = { B1: (await apps.B1.counts()).hits, B2: (await apps.B2.counts()).hits };
     await runPhase(p1, perPhase, (i, c) => callLine(`call ${String(i + 2).padStart(2)}`, c));
     const eject = orders.events.find((e) => e.type === "eject");
     if (eject?.type === "eject") {
@@ -177,14 +186,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
       const picks = after.filter((e) => e.type === "pick" && e.endpoint === eject.endpoint).length;
       const replica = REPLICAS.find((r) => r === name);
       const seenByReplica = replica ? feeds[replica].events.filter((e) => e.type === "request" && e.time > eject.time).length : 0;
-      out.say(`   while ${name} was ejected, sidecar A sent it ${picks} request(s) and ${name}'s sidecar logged ${seenByReplica}; the apps counted B1 ${apps.B1.hits - hitsBefore.B1}, B2 ${apps.B2.hits - hitsBefore.B2} requests in this step`);
+      out.say(`   while ${name} was ejected, sidecar A sent it ${picks} request(s) and ${name}'s sidecar logged ${seenByReplica}; the apps counted B1 ${(await apps.B1.counts()).hits - hitsBefore.B1}, B2 ${(await apps.B2.counts()).hits - hitsBefore.B2} requests in this step`);
     } else {
       out.say("   no endpoint was ejected in this step");
     }
 
     // 3. The deploy finishes; the ejection ends and the replica serves again.
     if (!cleanup.started && eject?.type === "eject") {
-      for (const r of REPLICAS) apps[r].flapping = false;
+      for (const r of REPLICAS) await apps[r].setFlapping(false);
       const name = cast.short(eject.endpoint);
       out.say();
       out.say(`3. the deploy finishes: ${[...flapping].join(" and ")} stop${flapping.size > 1 ? "" : "s"} resetting. Waiting for ${name}'s ejection to end (sidecar A's /endpoints says when)…`);
@@ -205,7 +214,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       out.say(`4. live policy change: num_retries ${seedRetries} -> 0, applied through the control plane; ${[...flapping].join("+")} flapping again. No process restarts.`);
       const pids = Object.values(sidecars).map((s) => s.child.pid);
       const changed = await applyAndWaitForAck(mesh, policy(0), out);
-      for (const r of flapping) if (r === "B1" || r === "B2") apps[r].flapping = true;
+      for (const r of flapping) if (r === "B1" || r === "B2") await apps[r].setFlapping(true);
       const p3: Phase = { name: "num_retries: 0", calls: [], retries: 0 };
       phases.push(p3);
       await runPhase(p3, perPhase, (i, c) => callLine(`call ${String(i + 1).padStart(2)}`, c));
@@ -227,7 +236,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     await printTrace(mesh, first, out);
 
     if (values.keep && !cleanup.started) {
-      explore(mesh, out);
+      topology.explore(mesh, out);
       finished = true;
       await new Promise<never>(() => {}); // the signal handler cleans up and exits
     }
@@ -360,23 +369,4 @@ async function printTrace(mesh: DemoMesh, first: Call | undefined, out: Output):
   out.say(`trace ${retried.traceId} (the first request that was retried, ${attempts} attempt(s); ${spans.length} spans exported by the sidecars to ${mesh.collector.url}/v1/traces):`);
   for (const line of traceTree(spans, mesh.cast.label)) out.say(`  ${line}`);
   out.record("trace", { traceId: retried.traceId, spans });
-}
-
-function explore(mesh: DemoMesh, out: Output): void {
-  const { controlUrl, dataDir, sidecars } = mesh;
-  const root = join(dataDir, ROOT_CERT_FILE);
-  out.say();
-  out.say("--keep: everything stays up until Ctrl-C. To explore (`remora` is `npx remora` or `node bin/remora.js` in a checkout):");
-  out.say(`  export REMORA_CONTROL=${controlUrl} REMORA_CA=${root} REMORA_ADMIN_TOKEN=$(cat ${join(dataDir, ADMIN_TOKEN_FILE)})`);
-  out.say(`  remora get proxies --control ${controlUrl} --data ${dataDir}`);
-  out.say(`  remora get endpoints --control ${controlUrl} --data ${dataDir}`);
-  out.say(`  remora get policies --control ${controlUrl} --data ${dataDir}`);
-  out.say(`  curl -x http://${sidecars.orders.outbound} -X POST http://payments/charge     # a call as the orders app makes it`);
-  for (const s of Object.values(sidecars)) {
-    out.say(`  ${s.name.padEnd(6)} sidecar admin http://${s.admin}/  (/metrics /endpoints /config /events; curl -N http://${s.admin}/events)`);
-  }
-  const still = REPLICAS.filter((r) => mesh.apps[r].flapping);
-  if (still.length) out.say(`  ${still.join(" and ")} ${still.length > 1 ? "are" : "is"} still flapping: watch sidecar A retry and eject with curl -N http://${sidecars.orders.admin}/events`);
-  out.say(`  spans go to the in-process collector at ${mesh.collector.url}/v1/traces (${mesh.collector.spans.length} so far)`);
-  out.record("keep", { control: controlUrl, data: dataDir, ca: root, sidecars: Object.fromEntries(Object.values(sidecars).map((s) => [s.name, { admin: s.admin, outbound: s.outbound, inbound: s.inbound ?? null, pid: s.child.pid }])) });
 }

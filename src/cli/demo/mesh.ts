@@ -4,6 +4,7 @@
 // sidecar's event feed. Where the pieces run (loopback, or network-namespace pods) is a
 // Topology; everything else is shared. Everything started is registered for cleanup first.
 
+import { request } from "node:http";
 import { join } from "node:path";
 import { RemoraError } from "../../core/errors.ts";
 import { startControlServer, type ControlServer } from "../../control/server.ts";
@@ -86,6 +87,16 @@ export interface Topology {
   ordersClient(orders: DemoSidecar): OrdersClient;
   /** Names for addresses besides the sidecars' inbound listeners, for the cast. */
   names(mesh: Omit<DemoMesh, "cast">): [address: string, name: string][];
+  /** What the APP column of the proxies table says for orders. */
+  readonly ordersApp: string;
+  /** How the first call reaches sidecar A, for step 1's line. */
+  callPath(orders: DemoSidecar): string;
+  /** Once every proxy has the config, before the first call (pods: the hosts file with the VIPs). */
+  prepare?(mesh: DemoMesh, out: Output): Promise<void>;
+  /** After the first call: what the network saw of it (pods: the iptables counters). */
+  afterFirstCall?(mesh: DemoMesh, out: Output): Promise<void>;
+  /** --keep: how to look around. */
+  explore(mesh: DemoMesh, out: Output): void;
 }
 
 export interface SidecarLaunch {

@@ -4,9 +4,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT_CERT_FILE } from "../../control/data-dir.ts";
+import { ADMIN_TOKEN_FILE, ROOT_CERT_FILE } from "../../control/data-dir.ts";
 import { ordersApp, startPaymentsApp } from "../demo-apps.ts";
-import { REPLICAS, type Topology } from "./mesh.ts";
+import { REPLICAS, type DemoMesh, type Topology } from "./mesh.ts";
+import type { Output } from "./output.ts";
 
 export function loopbackTopology(): Topology {
   return {
@@ -40,5 +41,27 @@ export function loopbackTopology(): Topology {
     },
     ordersClient: (orders) => ordersApp(orders.outbound),
     names: (mesh) => REPLICAS.map((r) => [mesh.apps[r].address, `${r}'s app`]),
+    ordersApp: "orders app (this process)",
+    callPath: (orders) => `plain HTTP to its sidecar at ${orders.outbound}; no TLS code in the app`,
+    explore,
   };
+}
+
+function explore(mesh: DemoMesh, out: Output): void {
+  const { controlUrl, dataDir, sidecars } = mesh;
+  const root = join(dataDir, ROOT_CERT_FILE);
+  out.say();
+  out.say("--keep: everything stays up until Ctrl-C. To explore (`remora` is `npx remora` or `node bin/remora.js` in a checkout):");
+  out.say(`  export REMORA_CONTROL=${controlUrl} REMORA_CA=${root} REMORA_ADMIN_TOKEN=$(cat ${join(dataDir, ADMIN_TOKEN_FILE)})`);
+  out.say(`  remora get proxies --control ${controlUrl} --data ${dataDir}`);
+  out.say(`  remora get endpoints --control ${controlUrl} --data ${dataDir}`);
+  out.say(`  remora get policies --control ${controlUrl} --data ${dataDir}`);
+  out.say(`  curl -x http://${sidecars.orders.outbound} -X POST http://payments/charge     # a call as the orders app makes it`);
+  for (const s of Object.values(sidecars)) {
+    out.say(`  ${s.name.padEnd(6)} sidecar admin http://${s.admin}/  (/metrics /endpoints /config /events; curl -N http://${s.admin}/events)`);
+  }
+  const still = REPLICAS.filter((r) => mesh.apps[r].flapping);
+  if (still.length) out.say(`  ${still.join(" and ")} ${still.length > 1 ? "are" : "is"} still flapping: watch sidecar A retry and eject with curl -N http://${sidecars.orders.admin}/events`);
+  out.say(`  spans go to the in-process collector at ${mesh.collector.url}/v1/traces (${mesh.collector.spans.length} so far)`);
+  out.record("keep", { control: controlUrl, data: dataDir, ca: root, sidecars: Object.fromEntries(Object.values(sidecars).map((s) => [s.name, { admin: s.admin, outbound: s.outbound, inbound: s.inbound ?? null, pid: s.child.pid }])) });
 }
