@@ -118,7 +118,7 @@ export class Report {
       "",
     );
     const adapterOf = (p: PathInfo) => p.adapter ?? /adapter (\w+)/.exec(p.version ?? "")?.[1] ?? "node (no native adapter reported)";
-    const adapters = this.remoraPaths.map((p) => `${p.name}: ${p.version ?? p.runtime}, adapter ${adapterOf(p)}`);
+    const adapters = this.remoraPaths.map((p) => `${p.name}: ${p.version?.includes("adapter") ? p.version : `${p.version ?? p.runtime}, adapter ${adapterOf(p)}`}`);
     if (adapters.length > 0) push(`Runtimes: ${adapters.join("; ")}.${s.adapterEnv ? ` REMORA_RUNTIME_ADAPTER=${s.adapterEnv}.` : ""}`, "");
     push(
       `Load: open loop at a fixed rate, ${s.connections} keep-alive connections, latency from each request's intended send time ` +

@@ -8,6 +8,7 @@ import type { Policy } from "./policy/types.ts";
 import type { Upstream } from "./upstream.ts";
 import { balance } from "./pipeline/balance.ts";
 import { bufferBody } from "./pipeline/buffer-body.ts";
+import { circuitBreakers, type LimitSink } from "./pipeline/circuit-breaker.ts";
 import { compose, type RequestContext } from "./pipeline/context.ts";
 import { buildTable, type Destination } from "./pipeline/destination.ts";
 import { endpoint } from "./pipeline/endpoint.ts";
@@ -19,6 +20,7 @@ import { rateLimit } from "./pipeline/rate-limit.ts";
 import { split } from "./pipeline/split.ts";
 import { observe } from "./pipeline/observe.ts";
 import { retry } from "./pipeline/retry.ts";
+import { retryBudget, upstreamAttempt } from "./pipeline/retry-budget.ts";
 import { route } from "./pipeline/route.ts";
 import { routeTimeout } from "./pipeline/route-timeout.ts";
 import { send } from "./pipeline/send.ts";
@@ -35,6 +37,8 @@ export interface OutboundDeps {
   clock: Clock;
   random: Random;
   onEvent?: EventSink;
+  /** Retry-budget refusals and circuit-breaker overflows (remora_retries_budget_exhausted_total, remora_overflow_total). */
+  onLimit?: LimitSink;
   /** Used when the request carries no x-request-id header. */
   requestId?: () => string;
   /** Policy for a destination that has endpoints but no policy of its own. */
@@ -79,6 +83,7 @@ export interface Outbound {
 
 export function createOutbound(config: OutboundConfig, deps: OutboundDeps): Outbound {
   let table: Map<string, Destination> = buildTable(config, new Map(), deps);
+  const breakers = circuitBreakers(deps);
 
   const handler = compose(
     [
@@ -89,12 +94,17 @@ export function createOutbound(config: OutboundConfig, deps: OutboundDeps): Outb
       split(deps), //              weighted subset of the destination: 503 when empty
       headersRewrite(), //         rule's header edits and path rewrite
       faultDelay(deps), //         injected delay; picks requests to abort
+      breakers.requests, //        circuit_breakers.max_requests; an attempt's overflow answers 503
       bufferBody(), //             keep a replayable copy of small bodies
       mirror((name) => table.get(name), deps), // fire-and-forget copy to another destination
       routeTimeout(deps), //       route.timeout bounds all attempts and back-off: 504
+      retryBudget(deps), //        each request deposits; retries withdraw (retry_budget)
       retry(deps), //              attempts, retry_on, back-off
+      breakers.connections, //     max_connections, then pending up to max_pending_requests
       balance(deps), //            panic threshold, previous hosts, load balancer
       faultAbort(deps), //         injected abort, as this attempt's answer
+      breakers.perEndpoint, //     max_requests_per_endpoint
+      upstreamAttempt(), //        from here the attempt loads the endpoint: later retries spend budget
       endpoint(), //               in-flight count, outlier detection
     ],
     send(deps.send, deps), //      per-try timeout, fresh body, the injected Upstream

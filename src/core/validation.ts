@@ -4,7 +4,7 @@
 // Used for policy documents and for the sidecar's and control plane's own config.
 
 import * as v from "valibot";
-import { parseDuration } from "./duration.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 import { RemoraError } from "./errors.ts";
 import type { ErrorCode } from "./errors.ts";
 
@@ -182,6 +182,9 @@ function editDistance(a: string, b: string): number {
 
 // ---- field schemas whose messages read well in the sentences above ----
 
+/** The longest delay setTimeout honours (a signed 32-bit count of ms). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * A duration written as text ("250ms", "1m30s") or the bare number 0, output in ms.
  * `positive`: 0 is refused (for limits where 0 would mean "never").
@@ -205,6 +208,12 @@ export function durationField(options: { positive?: boolean } = {}) {
       }
       if (options.positive === true && ms === 0) {
         addIssue({ message: "must be greater than 0" });
+        return NEVER;
+      }
+      // setTimeout in Node, Bun and Deno fires at once for a delay above 2^31 - 1 ms, so a
+      // longer timeout would expire immediately rather than never.
+      if (ms > MAX_TIMER_MS) {
+        addIssue({ message: `${describeValue(raw)} is more than the maximum of ${formatDuration(MAX_TIMER_MS)}, the longest timer runtimes allow` });
         return NEVER;
       }
       return ms;

@@ -10,7 +10,7 @@ import { createOutbound, type DestinationStatus } from "../core/pipeline.ts";
 import { defaultPolicy } from "../core/policy/defaults.ts";
 import { certificateInfo, createPeerVerifier, trustBundleFromPem, type TrustBundle } from "../core/identity/svid.ts";
 import { Registry } from "../core/metrics/registry.ts";
-import { createMeshMetrics, recordEvent } from "../core/metrics/mesh-metrics.ts";
+import { createMeshMetrics, recordEvent, recordLimitEvent } from "../core/metrics/mesh-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { readdressVip, vipTable } from "../core/router.ts";
 import { RemoraError } from "../core/errors.ts";
@@ -65,6 +65,7 @@ export function createMeshClient(material: TlsMaterial, view: MeshView, deps: Me
         recordEvent(metrics, e);
         deps.onEvent?.(e);
       },
+      onLimit: (e) => recordLimitEvent(metrics, e),
       defaultPolicy,
       requestId: () => crypto.randomUUID(),
     },

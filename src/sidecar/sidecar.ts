@@ -7,14 +7,14 @@ import type { Clock, Random } from "../core/clock.ts";
 import type { EventSink, MeshEvent } from "../core/events.ts";
 import type { Policy } from "../core/policy/types.ts";
 import type { Authorization } from "../core/authz.ts";
-import type { Listener, MeshUpstream, Runtime, TlsMaterial } from "../runtime/types.ts";
+import type { Listener, ListenerLimits, MeshUpstream, Runtime, TlsMaterial } from "../runtime/types.ts";
 import type { EndpointMap, InboundSettings, ListenerSettings } from "./config.ts";
 import type { Logger } from "./logger.ts";
 import { createOutbound, type Outbound } from "../core/pipeline.ts";
 import { defaultPolicy } from "../core/policy/defaults.ts";
 import { certificateInfo, createPeerVerifier, trustBundleFromPem, type TrustBundle } from "../core/identity/svid.ts";
 import { Registry } from "../core/metrics/registry.ts";
-import { createMeshMetrics, recordEvent, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
+import { createMeshMetrics, recordEvent, recordLimitEvent, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { destinationName, readdressVip, vipTable } from "../core/router.ts";
 import { localReply } from "../core/pipeline/local-reply.ts";
@@ -26,6 +26,7 @@ import { createInboundHandler } from "./inbound.ts";
 import { createAdminHandler } from "./admin.ts";
 import { createEventHub, type EventHub, type RequestRecord } from "./event-stream.ts";
 import { createTracing, tracedHub, type TracingSettings } from "./tracing/tracing.ts";
+import { createListenerRejections, createPeerLog } from "./limits-log.ts";
 
 export interface MeshSettings {
   policies: Policy[];
@@ -45,6 +46,8 @@ export interface SidecarSettings {
   mesh: MeshSettings;
   /** How long close() lets in-flight requests finish. */
   drainMs: number;
+  /** Header, body, connection and slow-client limits on every listener (src/sidecar/limits.ts); absent: defaults. */
+  limits?: Partial<ListenerLimits>;
   /** The service this sidecar fronts (whose authorization it enforces); default: the SVID's sa/<name>. */
   service?: string;
   /** Control-plane mode: not ready until the first applyMesh (static mode has its config at start). */
@@ -105,6 +108,9 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
 
   const registry = new Registry();
   const metrics = createMeshMetrics(registry);
+  const peerLog = createPeerLog(log, clock);
+  const rejections = createListenerRejections(registry, peerLog);
+  const limits = settings.limits ?? {};
   metrics.certExpiry.set({ identity: own.id }, own.notAfter / 1000);
 
   let mesh = settings.mesh;
@@ -134,6 +140,8 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       clock,
       random: deps.random,
       onEvent,
+      // Counted, not logged per request: a storm must not become a log storm.
+      onLimit: (e) => recordLimitEvent(metrics, e),
       defaultPolicy,
       requestId: () => crypto.randomUUID(),
     },
@@ -143,6 +151,8 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
   try {
     const outbound = await runtime.serve({
       listen: settings.outbound.listen,
+      limits,
+      onRejected: rejections.forListener("outbound"),
       handler: async (req) => {
         const start = clock.now();
         const hop = nextHop(req.headers);
@@ -210,15 +220,18 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       const inb = settings.inbound;
       inbound = await runtime.serve({
         listen: inb.listen,
+        limits,
+        onRejected: rejections.forListener("inbound"),
         handler: createInboundHandler({ app: inb.app, mode: inb.mode, upstream: appUpstream, metrics, clock, log, ownId: () => own.id, authorization: () => ownAuthorization, onRequest: (r) => events.publish(r) }),
         tls: {
           material: () => material,
           verifyPeer,
           mode: inb.mode,
-          onRefused: (reason, remote) => {
-            metrics.inboundDenied.inc({ reason: "handshake" });
+          onRefused: (reason, remote, kind = "handshake") => {
+            metrics.inboundDenied.inc({ reason: kind });
             metrics.tlsHandshakes.inc({ direction: "inbound", result: "refused" });
-            log.warn({ remote, reason }, "inbound mTLS refused");
+            // Once per peer address and kind: a client retrying a bad certificate must not flood the log.
+            peerLog.warn(remote, `tls:${kind}`, { kind, reason }, "inbound mTLS refused");
           },
         },
       });
@@ -282,6 +295,8 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
 
     admin = await runtime.serve({
       listen: settings.admin.listen,
+      limits,
+      onRejected: rejections.forListener("admin"),
       handler: createAdminHandler({
         sidecar,
         clock,

@@ -283,6 +283,8 @@ describe("mesh metrics", () => {
       "remora_faults_injected_total counter",
       "remora_mirrored_requests_total counter",
       "remora_rate_limited_total counter",
+      "remora_retries_budget_exhausted_total counter",
+      "remora_overflow_total counter",
     ]);
   });
 

@@ -19,10 +19,17 @@ export interface CertificateInfo {
   subject: string;
 }
 
-/** Parses one DER certificate; `what` names it in the error ("peer certificate 2"). */
+/**
+ * Parses one DER certificate; `what` names it in the error ("peer certificate 2").
+ * @peculiar/x509 decodes names, validity and extensions lazily, and a failed extensions
+ * decode leaves the list empty for later reads (a malformed extension would then look
+ * like no extension at all): so everything read later is decoded here, once, or refused.
+ */
 export function parseCertificateDer(der: Uint8Array, what: string): Certificate {
   try {
-    return new x509.X509Certificate(der as Uint8Array<ArrayBuffer>);
+    const cert = new x509.X509Certificate(der as Uint8Array<ArrayBuffer>);
+    void [cert.extensions, cert.subject, cert.issuer, cert.notBefore, cert.notAfter, cert.serialNumber];
+    return cert;
   } catch (cause) {
     throw new RemoraError("ERR_SVID_INVALID", `${what} is not a valid DER X.509 certificate.`, { cause });
   }

@@ -190,7 +190,12 @@ export function signingAlgorithm(key: CryptoKey): { name: string; hash: string }
 export async function keyMatchesCertificate(keyPem: string, certPem: string): Promise<boolean> {
   const key = await importPrivateKeyPem(keyPem);
   const [leafDer] = pemToDer(certPem, "CERTIFICATE");
-  const cert = new x509.X509Certificate(leafDer as Uint8Array<ArrayBuffer>);
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(leafDer as Uint8Array<ArrayBuffer>);
+  } catch (cause) {
+    throw new RemoraError("ERR_PEM", "certificate PEM holds a CERTIFICATE block that is not a valid DER X.509 certificate.", { cause });
+  }
   const challenge = crypto.getRandomValues(new Uint8Array(32));
   const algorithm = signingAlgorithm(key);
   try {

@@ -141,7 +141,12 @@ function checkIssuer(issuer: Certificate, role: string, intermediatesBelow: numb
 
 async function signedBy(cert: Certificate, issuer: Certificate): Promise<boolean> {
   if (cert.issuer !== issuer.subject) return false;
-  return cert.verify({ publicKey: issuer, signatureOnly: true });
+  try {
+    return await cert.verify({ publicKey: issuer, signatureOnly: true });
+  } catch {
+    // A signature or issuer key that cannot even be decoded (the peer's bytes) does not verify.
+    return false;
+  }
 }
 
 /**

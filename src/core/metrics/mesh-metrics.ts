@@ -3,6 +3,7 @@
 // moves them. The sidecar's inbound side updates the same families directly.
 
 import type { MeshEvent } from "../events.ts";
+import type { LimitEvent } from "../pipeline/circuit-breaker.ts";
 import type { UpstreamErrorKind } from "../upstream.ts";
 import type { Counter, Gauge, Histogram, Registry } from "./registry.ts";
 
@@ -30,6 +31,10 @@ export interface MeshMetrics {
   mirrored: Counter<"destination" | "mirror" | "result">;
   /** rule: the rule whose bucket was empty, "*" for the destination-wide one. */
   rateLimited: Counter<"destination" | "rule">;
+  /** Retries the retry budget refused (not sent), by destination. */
+  retriesBudgetExhausted: Counter<"destination">;
+  /** breaker: max_connections, max_pending_requests, max_requests or max_requests_per_endpoint. */
+  overflow: Counter<"destination" | "breaker">;
 }
 
 export function createMeshMetrics(registry: Registry): MeshMetrics {
@@ -104,6 +109,16 @@ export function createMeshMetrics(registry: Registry): MeshMetrics {
       help: "Requests answered 429 by a local rate limit, by destination and rule (* for the destination-wide limit).",
       labelNames: ["destination", "rule"],
     }),
+    retriesBudgetExhausted: registry.counter({
+      name: "remora_retries_budget_exhausted_total",
+      help: "Retries not sent because the destination's retry budget was spent, by destination.",
+      labelNames: ["destination"],
+    }),
+    overflow: registry.counter({
+      name: "remora_overflow_total",
+      help: "Requests answered 503 by a circuit breaker, by destination and breaker.",
+      labelNames: ["destination", "breaker"],
+    }),
   };
 }
 
@@ -175,4 +190,10 @@ export function recordEvent(m: MeshMetrics, e: MeshEvent): void {
       return;
     }
   }
+}
+
+/** Applies one retry-budget refusal or circuit-breaker overflow of the outbound path. */
+export function recordLimitEvent(m: MeshMetrics, e: LimitEvent): void {
+  if (e.type === "retry-budget-exhausted") m.retriesBudgetExhausted.inc({ destination: e.destination });
+  else m.overflow.inc({ destination: e.destination, breaker: e.breaker });
 }

@@ -12,6 +12,7 @@ import { UpstreamError } from "../upstream.ts";
 import type { Stage } from "./context.ts";
 import { destinationOf } from "./context.ts";
 import { upstreamFailureReply } from "./local-reply.ts";
+import { withdrawRetry } from "./retry-budget.ts";
 
 export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink }): Stage {
   return (next) => async (req, ctx) => {
@@ -58,7 +59,8 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
         if (res !== undefined) discardResponse(res);
         throw stop.reason;
       }
-      if (!retriable || attempt >= maxAttempts) {
+      // The budget is asked last, so only a retry that would otherwise be sent spends it.
+      if (!retriable || attempt >= maxAttempts || !withdrawRetry(ctx, attempt + 1)) {
         if (res !== undefined) return res;
         return upstreamFailureReply(outcome.kind === "status" ? "reset" : outcome.kind, ctx.endpoint?.address ?? "", failure?.message ?? "");
       }

@@ -3,7 +3,7 @@
 // the final response head arrives; 0 disables it.
 
 import type { Clock } from "../clock.ts";
-import { deadline } from "./deadline.ts";
+import { deadline } from "../retry/signals.ts";
 import type { Stage } from "./context.ts";
 import { destinationOf } from "./context.ts";
 import { localReply } from "./local-reply.ts";
@@ -14,7 +14,7 @@ export function routeTimeout(deps: { clock: Clock }): Stage {
     const ms = destination.policy.route.timeoutMs;
     if (ms <= 0) return next(req, ctx);
     const expired = new AbortController();
-    const timer = deadline(deps.clock, ms, () => {
+    const timer = deadline(deps.clock.sleep.bind(deps.clock), ms, () => {
       expired.abort(new DOMException(`route timeout of ${ms} ms expired`, "TimeoutError"));
     });
     ctx.routeSignal = expired.signal;

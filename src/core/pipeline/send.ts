@@ -6,8 +6,7 @@ import { attemptRequest } from "../body.ts";
 import type { Clock } from "../clock.ts";
 import type { EventSink } from "../events.ts";
 import type { RoutePolicy } from "../policy/types.ts";
-import { discardResponse, untilAborted } from "../retry/signals.ts";
-import { deadline } from "./deadline.ts";
+import { deadline, discardResponse, untilAborted } from "../retry/signals.ts";
 import { type Upstream, UpstreamError } from "../upstream.ts";
 import type { Handler } from "./context.ts";
 import { destinationOf, endpointOf } from "./context.ts";
@@ -41,7 +40,7 @@ export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSi
     const perTry =
       perTryMs === undefined
         ? undefined
-        : deadline(deps.clock, perTryMs, () => {
+        : deadline(deps.clock.sleep.bind(deps.clock), perTryMs, () => {
             perTryExpired = true;
             controller.abort(new DOMException(`per_try_timeout of ${perTryMs} ms expired`, "TimeoutError"));
           });

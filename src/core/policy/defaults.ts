@@ -1,7 +1,7 @@
 // Every default of the policy model in one place, each with where it comes from
 // (Envoy's proto defaults, Istio's retry default; see the semantics reference).
 
-import type { OutlierPolicy, Policy, RetryOn, RetryPolicy } from "./types.ts";
+import type { CircuitBreakers, OutlierPolicy, Policy, RetryBudget, RetryOn, RetryPolicy } from "./types.ts";
 
 /** Envoy RouteAction.timeout default; covers all attempts and back-off. */
 export const DEFAULT_TIMEOUT_MS = 15_000;
@@ -31,6 +31,15 @@ export const DEFAULT_OUTLIER: Readonly<OutlierPolicy> = {
   maxEjectionMs: 300_000,
   maxEjectionPercent: 10,
 };
+
+/**
+ * Linkerd's ServiceProfile retryBudget defaults (retryRatio 0.2, minRetriesPerSecond 10,
+ * ttl 10s): on for every destination, so a failing service is not hit with a retry storm.
+ */
+export const DEFAULT_RETRY_BUDGET: Readonly<RetryBudget> = { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 };
+
+/** Envoy's default cluster thresholds (1024 each); remora's per-endpoint limit is off by default. */
+export const DEFAULT_CIRCUIT_BREAKERS: Readonly<CircuitBreakers> = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024 };
 
 /** The retry policy of a route that has none: Istio's default, per_try_timeout unset. */
 export function defaultRetryPolicy(): RetryPolicy {

@@ -21,6 +21,7 @@ import { policyDocumentSchema, RETRY_ON_VALUES } from "./schema.ts";
 import type { CheckedPolicyDocument, OutlierDocument, PolicyDocument, RetryPolicyDocument } from "./schema.ts";
 import type { OutlierPolicy, Policy, RetryPolicy } from "./types.ts";
 import { rateLimit, rateLimitDocument, ruleDocument, rules, subsets } from "./parse-rules.ts";
+import { circuitBreakers, circuitBreakersDocument, retryBudget, retryBudgetDocument } from "./limits.ts";
 
 export type { PolicyDocument } from "./schema.ts";
 export { defaultPolicy } from "./defaults.ts";
@@ -62,6 +63,9 @@ export function parsePolicy(doc: unknown, source?: string): Policy {
   if (route.rules !== undefined) {
     policy.route.rules = rules(route.rules, { routeTimeoutMs: timeoutMs, subsets: subsetList, retry: retryPolicy, options });
   }
+  // Like rules: only in the model when written; the request path applies the defaults.
+  if (checked.retry_budget !== undefined) policy.retryBudget = retryBudget(checked.retry_budget ?? {}, options);
+  if (checked.circuit_breakers !== undefined) policy.circuitBreakers = circuitBreakers(checked.circuit_breakers ?? {});
   return policy;
 }
 
@@ -177,6 +181,8 @@ export function policyToDocument(p: Policy): PolicyDocument {
     };
     doc.outlier_detection = outlier;
   }
+  if (p.retryBudget !== undefined) doc.retry_budget = retryBudgetDocument(p.retryBudget);
+  if (p.circuitBreakers !== undefined) doc.circuit_breakers = circuitBreakersDocument(p.circuitBreakers);
   return doc;
 }
 

@@ -17,6 +17,8 @@ import {
   subsetsSchema,
 } from "./traffic-schema.ts";
 import type { FaultDocument, HeaderEditsDocument, MatchDocument, RateLimitDocument, SubsetDocument } from "./traffic-schema.ts";
+import { circuitBreakersSchema, retryBudgetSchema } from "./limits.ts";
+import type { CircuitBreakersDocument, RetryBudgetDocument } from "./limits.ts";
 
 /** A duration as written: "250ms", "30s", "1m30s", or 0. */
 export type DurationText = string | number;
@@ -45,6 +47,10 @@ export interface PolicyDocument {
   outlier_detection?: OutlierDocument | null;
   /** Groups of endpoints by label, for rules' `split` (Istio DestinationRule subsets). */
   subsets?: SubsetDocument[];
+  /** Per caller sidecar and destination. Absent, null or empty: Linkerd's defaults (0.2, 10/s, 10s); always on. */
+  retry_budget?: RetryBudgetDocument | null;
+  /** Per caller sidecar and destination. Absent: Envoy's defaults (1024 each). */
+  circuit_breakers?: CircuitBreakersDocument | null;
 }
 
 /** One traffic rule (Istio VirtualService http route); see docs/policy.md. */
@@ -215,6 +221,8 @@ export const policyDocumentSchema = v.strictObject({
   route: routeSchema,
   outlier_detection: v.optional(v.nullable(outlierSchema)),
   subsets: v.optional(subsetsSchema),
+  retry_budget: v.optional(v.nullable(retryBudgetSchema)),
+  circuit_breakers: v.optional(v.nullable(circuitBreakersSchema)),
 });
 
 /** A document that passed the schema, before defaults. */

@@ -5,6 +5,7 @@
 import * as v from "valibot";
 import { describeValue, durationField, intField } from "../validation.ts";
 import type { DurationText } from "./schema.ts";
+import { unsafeRegexReason } from "./safe-regex.ts";
 
 /** Exactly one key. Strings compare case-sensitively; `regex` must match the whole value (Envoy's RE2 full match). */
 export interface ValueMatchDocument {
@@ -89,6 +90,7 @@ const oneKey = <T extends object>(keys: readonly (keyof T & string)[]) =>
 const regexText = v.pipe(
   v.string(),
   v.check(isRegex, (issue) => `${describeValue(issue.input)} is not a valid regular expression`),
+  v.check((s) => unsafeRegexReason(s) === undefined, (issue) => `${describeValue(issue.input)} is refused: ${unsafeRegexReason(issue.input as string)}`),
 );
 
 export const valueMatchSchema = v.pipe(

@@ -130,10 +130,36 @@ export interface OutlierPolicy {
   maxEjectionPercent: number;
 }
 
+/**
+ * Linkerd's retry budget (Tower's TpsBudget): retries may add at most `retryRatio` of the
+ * original requests seen over the last `ttlMs`, plus `minRetriesPerSecond` always.
+ */
+export interface RetryBudget {
+  retryRatio: number;
+  minRetriesPerSecond: number;
+  ttlMs: number;
+}
+
+/** Envoy's cluster circuit_breakers thresholds, per caller sidecar and destination. */
+export interface CircuitBreakers {
+  /** Attempts in flight to the destination (each holds an HTTP/1.1 connection). */
+  maxConnections: number;
+  /** Attempts waiting for one of maxConnections. */
+  maxPendingRequests: number;
+  /** Requests in flight to the destination, retries included. */
+  maxRequests: number;
+  /** Attempts in flight to one endpoint; undefined: no limit. */
+  maxRequestsPerEndpoint?: number;
+}
+
 export interface Policy {
   route: RoutePolicy;
   /** Undefined: no outlier detection for this destination. */
   outlier?: OutlierPolicy;
+  /** Undefined: the default budget (DEFAULT_RETRY_BUDGET); there is always one. */
+  retryBudget?: RetryBudget;
+  /** Undefined: Envoy's default thresholds (DEFAULT_CIRCUIT_BREAKERS); there always are some. */
+  circuitBreakers?: CircuitBreakers;
   /** Named groups of endpoints that rules split traffic between; undefined: none. */
   subsets?: readonly Subset[];
 }
