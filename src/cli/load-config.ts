@@ -13,6 +13,7 @@ import { parseDuration } from "../core/duration.ts";
 import { keyMatchesCertificate } from "../core/identity/pem.ts";
 import { trustBundleFromPem, validateSvid } from "../core/identity/svid.ts";
 import { readText } from "./files.ts";
+import { limitsFromDocument } from "../sidecar/limits.ts";
 
 export interface LoadedConfig {
   settings: SidecarSettings;
@@ -63,6 +64,7 @@ export async function loadStaticConfig(path: string, now = Date.now()): Promise<
       version: new Date(now).toISOString(),
     },
     drainMs,
+    limits: limitsFromDocument(doc.limits, `${path}: limits.`),
     ...(doc.tracing ? { tracing: { otlpEndpoint: doc.tracing.otlp_endpoint } } : {}),
   };
   return { settings, files };

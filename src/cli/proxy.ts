@@ -22,6 +22,8 @@ import type { InboundMode } from "../runtime/types.ts";
 import { tracesUrl } from "../sidecar/tracing/otlp-exporter.ts";
 import { onDemandFlags, type OnDemandFlags } from "./proxy-ondemand.ts";
 import { createSubscriptions } from "../sidecar/control/subscriptions.ts";
+import { limitFlags, limitFlagsUsage, limitsFromFlags } from "../sidecar/limits.ts";
+import { drain, DEFAULT_DRAIN_DELAY_MS } from "../sidecar/drain.ts";
 
 export const usage = `remora proxy --config FILE
 remora proxy --control URL --ca ROOT.pem --token TOKEN --service NAME [--namespace default]
@@ -51,7 +53,12 @@ Control-plane mode:
   --on-demand       receive only the destinations the app calls (discovered on the first
                     request) plus --destinations, with incremental pushes; default: the whole mesh
   --destinations A,B  destinations to watch from the start (or REMORA_DESTINATIONS); implies --on-demand
-  --discovery-timeout D  how long a request to a new name waits for discovery (default 5s)`;
+  --discovery-timeout D  how long a request to a new name waits for discovery (default 5s)
+  --drain-timeout D how long SIGTERM lets in-flight requests finish (default 5s)
+  --drain-delay D   after SIGTERM, keep serving this long once deregistered, so callers drop
+                    this endpoint before the listeners close (default 2s)
+
+${limitFlagsUsage}`;
 
 const controlFlags = {
   control: { type: "string", multiple: true },
@@ -69,6 +76,8 @@ const controlFlags = {
   "trust-domain": { type: "string" },
   "otlp-endpoint": { type: "string" },
   "discovery-timeout": { type: "string" },
+  "drain-timeout": { type: "string" },
+  "drain-delay": { type: "string" },
 } as const;
 
 export async function proxyCommand(argv: string[]): Promise<number> {
@@ -80,12 +89,14 @@ export async function proxyCommand(argv: string[]): Promise<number> {
     "on-demand": { type: "boolean" },
     destinations: { type: "string", multiple: true },
     ...controlFlags,
+    ...limitFlags,
   });
   const { label, "on-demand": onDemandFlag, destinations, ...values } = all;
+  const limits = limitsFromFlags(values);
   if (values.help) return console.log(usage), 0;
   const control = values.control?.join(",") ?? process.env.REMORA_CONTROL;
   if (values.config && values.control) throw new UsageError("remora proxy: give either --config FILE or --control URL, not both");
-  if (!values.config && control) return controlProxy({ ...values, control }, labelFlags(label), onDemandFlags(onDemandFlag, destinations, values["discovery-timeout"]));
+  if (!values.config && control) return controlProxy({ ...values, control }, labelFlags(label), onDemandFlags(onDemandFlag, destinations, values["discovery-timeout"]), limits);
   if (onDemandFlag || destinations || values["discovery-timeout"]) throw new UsageError("remora proxy: --on-demand, --destinations and --discovery-timeout go with --control");
   if (label !== undefined) throw new UsageError("remora proxy: --label goes with --control; in a --config file, set labels on the endpoints");
   if (!values.config) throw new UsageError("remora proxy: --config FILE or --control URL is required; see remora proxy --help");
@@ -101,7 +112,8 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   let loaded: LoadedConfig = await loadStaticConfig(path);
   const log = pino({ base: { service: "remora-sidecar" } });
   const runtime = await loadRuntime();
-  const sidecar = await startSidecar({ ...loaded.settings, ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf });
+  // Flags win over the file's limits:; both apply when the listeners open (a reload does not change them).
+  const sidecar = await startSidecar({ ...loaded.settings, limits: { ...loaded.settings.limits, ...limits }, ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf });
 
   const mtimes = async (files: string[]) => (await Promise.all(files.map((f) => stat(f).then((s) => s.mtimeMs, () => 0)))).join(",");
   let seen = await mtimes(loaded.files);
@@ -170,7 +182,7 @@ export function labelFlags(list: readonly string[] | undefined): Record<string, 
   return labels;
 }
 
-async function controlProxy(values: ControlValues, labels?: Record<string, string>, onDemand?: OnDemandFlags): Promise<number> {
+async function controlProxy(values: ControlValues, labels?: Record<string, string>, onDemand?: OnDemandFlags, limits?: ReturnType<typeof limitsFromFlags>): Promise<number> {
   const urls = values.control.split(",").map((u) => u.trim()).filter((u) => u !== "").map((text) => {
     let url: URL;
     try {
@@ -197,6 +209,8 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
   const adminListen = addressFlag("admin", values.admin, "127.0.0.1:15000");
   const advertise = values.advertise === undefined ? undefined : addressFlag("advertise", values.advertise, "");
   const tracing = tracingFlag(values["otlp-endpoint"]);
+  const drainMs = durationFlag("drain-timeout", values["drain-timeout"], 5000);
+  const drainDelayMs = durationFlag("drain-delay", values["drain-delay"], DEFAULT_DRAIN_DELAY_MS);
 
   const caPem = await readText(values.ca, "--ca");
   let rootId: string | undefined;
@@ -245,7 +259,8 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
       outbound: { listen: outboundListen },
       admin: { listen: adminListen },
       mesh: { policies: [], endpoints: {}, version: "none" },
-      drainMs: 5000,
+      drainMs,
+      ...(limits ? { limits } : {}),
       service: values.service,
       awaitConfig: true,
       ...tracing,
@@ -255,17 +270,38 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
   client.start(sidecar);
 
   await new Promise<void>((done) => {
+    // Deregister first, keep serving while callers drop us, then close (src/sidecar/drain.ts).
     const stop = async (signal: string) => {
-      log.info({ signal, drain_ms: 5000 }, "draining");
-      await client.close();
-      control.close();
-      await sidecar!.close();
+      await drain({
+        signal,
+        clock: systemClock,
+        log,
+        drainMs,
+        propagationMs: drainDelayMs,
+        deregister: async () => {
+          await client.close();
+          control.close();
+        },
+        close: () => sidecar!.close(),
+      });
       done();
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
   });
   return 0;
+}
+
+function durationFlag(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  let ms = Number.NaN;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    // reported below
+  }
+  if (!(ms >= 0)) throw new UsageError(`remora proxy: --${flag} "${text}" is not a duration (e.g. 5s, 500ms)`);
+  return ms;
 }
 
 /** Admin POST /shutdown takes the same path as SIGTERM: one drain, whoever asks. */

@@ -49,10 +49,43 @@ export interface ServeOptions {
      * control plane, where join-token holders have no certificate yet).
      */
     clientCert?: "require" | "request";
-    /** Called for each refused handshake, with a sentence naming the peer address. */
-    onRefused?: (reason: string, remote: string) => void;
+    /**
+     * Called for each refused handshake, with a sentence naming the peer address and a
+     * short label for metrics (`TlsRefusal`; absent when the adapter cannot tell).
+     */
+    onRefused?: (reason: string, remote: string, kind?: TlsRefusal) => void;
   };
+  /** Request and connection limits; absent fields take DEFAULT_LIMITS (src/runtime/limits.ts). */
+  limits?: Partial<ListenerLimits>;
+  /** Called for each request or connection refused by a limit, with a sentence naming the peer. */
+  onRejected?: (reason: LimitReason, message: string, remote: string) => void;
 }
+
+/** Why a TLS handshake or verified connection was refused (the `reason` label of remora_inbound_denied_total). */
+export type TlsRefusal = "expired" | "not-yet-valid" | "untrusted" | "key-usage" | "no-certificate" | "protocol" | "plaintext" | "identity" | "handshake";
+
+/**
+ * Envoy-like limits every listener enforces (docs/hardening.md): the offender gets an
+ * answer with a reason (or, over the connection limit, a closed connection), others are
+ * unaffected.
+ */
+export interface ListenerLimits {
+  /** Bytes of the request line plus headers (431 beyond). Envoy's max_request_headers_kb: 60. */
+  maxRequestHeaderBytes: number;
+  /** Header fields per request (431 beyond). Envoy's max_headers_count: 100. */
+  maxRequestHeaders: number;
+  /** Request body bytes (413 beyond: at once from Content-Length, or when a chunked body passes it). */
+  maxRequestBodyBytes: number;
+  /** Open connections per listener; new ones beyond are answered 503 (plaintext) or closed (TLS). */
+  maxConnections: number;
+  /** A request's headers must be complete this long after its connection starts one (408 beyond; slowloris). */
+  requestHeadersTimeoutMs: number;
+  /** A request body that sends nothing for this long is cut (408). */
+  requestBodyIdleTimeoutMs: number;
+}
+
+/** The `reason` label of remora_listener_rejected_total. */
+export type LimitReason = "header_size" | "header_count" | "body_size" | "connections" | "headers_timeout" | "body_timeout" | "bad_request";
 
 export interface Listener {
   readonly address: string;

@@ -6,6 +6,7 @@ import * as v from "valibot";
 import type { Endpoint } from "../core/endpoint.ts";
 import type { InboundMode } from "../runtime/types.ts";
 import { validate } from "../core/validation.ts";
+import { limitsSchema } from "./limits.ts";
 
 const address = v.pipe(
   v.string(),
@@ -39,6 +40,8 @@ export const configSchema = v.strictObject({
   endpoints: v.optional(v.record(v.string(), v.array(endpointSchema)), {}),
   policies: v.optional(v.array(v.union([v.string(), v.record(v.string(), v.unknown())])), []),
   drain_timeout: v.optional(v.string()),
+  /** Request and connection limits on every listener (src/sidecar/limits.ts, docs/hardening.md). */
+  limits: v.optional(limitsSchema),
   tracing: v.optional(
     v.strictObject({
       otlp_endpoint: v.pipe(v.string(), v.regex(/^https?:\/\/[^\s/]+/, "must be an http:// or https:// URL (the OTLP/HTTP collector)")),

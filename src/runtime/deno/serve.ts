@@ -8,6 +8,8 @@ import { formatHostPort, parseHostPort } from "../node/address.ts";
 import { listenFailure, serve as nodeServe } from "../node/serve.ts";
 import { denoApi, type DenoHttpServer } from "./deno-api.ts";
 import { createCutter } from "./cutter.ts";
+import { limitMessage, rejectionResponse, resolveLimits } from "../limits.ts";
+import type { LimitReason, ListenerLimits } from "../types.ts";
 
 const DEFAULT_GRACE_MS = 5_000;
 
@@ -19,6 +21,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
 async function servePlain(options: ServeOptions): Promise<Listener> {
   const { host, port } = parseHostPort(options.listen, "listen address");
   const cutter = createCutter();
+  const limits = resolveLimits(options.limits);
 
   let server: DenoHttpServer;
   try {
@@ -26,6 +29,14 @@ async function servePlain(options: ServeOptions): Promise<Listener> {
       { hostname: host, port, automaticCompression: false, onListen: () => {} },
       async (req, { remoteAddr }) => {
         const info: ConnInfo = { remoteAddress: remoteAddr.hostname, remotePort: remoteAddr.port, mtls: false };
+        // Deno.serve offers no header, timeout or connection settings; what a handler can
+        // see is checked here (docs/runtimes.md lists the rest).
+        const over = overLimit(req, limits);
+        if (over) {
+          const remote = formatHostPort(remoteAddr.hostname, remoteAddr.port);
+          options.onRejected?.(over, `${remote}: ${limitMessage(over, limits)}`, remote);
+          return rejectionResponse(over, limits);
+        }
         const disconnected = new AbortController();
         let answered = false;
         // Deno also aborts request.signal after a successful response ("legacy abort"), so only
@@ -74,6 +85,19 @@ async function servePlain(options: ServeOptions): Promise<Listener> {
       return closed;
     },
   };
+}
+
+function overLimit(req: Request, limits: ListenerLimits): LimitReason | undefined {
+  let count = 0;
+  let bytes = req.method.length + req.url.length + 12;
+  for (const [name, value] of req.headers) {
+    count++;
+    bytes += name.length + value.length + 4;
+  }
+  if (count > limits.maxRequestHeaders) return "header_count";
+  if (bytes > limits.maxRequestHeaderBytes) return "header_size";
+  if (Number(req.headers.get("content-length") ?? 0) > limits.maxRequestBodyBytes) return "body_size";
+  return undefined;
 }
 
 /**

@@ -5,9 +5,10 @@ import http from "node:http";
 import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { RemoraError } from "../../core/errors.ts";
-import type { ConnInfo, Listener, ServeOptions } from "../types.ts";
+import type { ConnInfo, LimitReason, Listener, ServeOptions } from "../types.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
-import { BadRequestTarget, toWebRequest, writeWebResponse } from "./server-bridge.ts";
+import { BadRequestTarget, toWebRequest, writeWebResponse, type BodyLimits } from "./server-bridge.ts";
+import { LIMIT_STATUS, limitMessage, rawRejection, resolveLimits } from "../limits.ts";
 import { createTlsAcceptor, remoteOf, type TlsAcceptor } from "./tls-acceptor.ts";
 
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -22,6 +23,12 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   const tlsOptions = options.tls && options.tls.mode !== "DISABLE" ? options.tls : undefined;
   const sockets = new Set<net.Socket>();
   const remotes = new WeakMap<net.Socket, string>();
+  /** Raw sockets closed over the connection limit: the TLS acceptor must not report them as refused handshakes. */
+  const dropped = new WeakSet<net.Socket>();
+  /** Sockets already answered for a limit: Node reports a second parse error when such a socket ends. */
+  const rejected = new WeakSet<net.Socket>();
+  const limits = resolveLimits(options.limits);
+  const reject = (reason: LimitReason, remote: string) => options.onRejected?.(reason, `${remote}: ${limitMessage(reason, limits)}`, remote);
   let closing = false;
   let authority = options.listen;
 
@@ -30,8 +37,31 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch(() => res.destroy());
   };
-  const httpServer = http.createServer({ requireHostHeader: false, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, onRequest);
-  const acceptor: TlsAcceptor | undefined = tlsOptions ? createTlsAcceptor(tlsOptions, httpServer, (raw) => remotes.get(raw)) : undefined;
+  const httpServer = http.createServer({
+    requireHostHeader: false,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    maxHeaderSize: limits.maxRequestHeaderBytes,
+    // Slowloris: headers must be complete in time. The whole-request timer stays off, so a
+    // long streaming upload is bounded by the body idle timeout instead (server-bridge.ts).
+    headersTimeout: limits.requestHeadersTimeoutMs,
+    requestTimeout: 0,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.requestHeadersTimeoutMs / 4))),
+  }, onRequest);
+  // Past maxHeadersCount node:http fails the parse as a header *size* overflow; keeping it
+  // above our limit lets handle() count the fields and give the precise reason.
+  httpServer.maxHeadersCount = Math.max(2000, limits.maxRequestHeaders + 1);
+  httpServer.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    if (rejected.has(socket) || !socket.writable || err.code === "ECONNRESET") return void socket.destroy();
+    rejected.add(socket);
+    const reason: LimitReason = err.code === "HPE_HEADER_OVERFLOW" ? "header_size" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "headers_timeout" : "bad_request";
+    reject(reason, remoteOf(socket));
+    socket.end(rawRejection(reason, limits));
+    socket.destroySoon?.();
+  });
+  const bodyLimits: BodyLimits = { maxBytes: limits.maxRequestBodyBytes, idleMs: limits.requestBodyIdleTimeoutMs, exceeded: new WeakMap() };
+  const acceptor: TlsAcceptor | undefined = tlsOptions
+    ? createTlsAcceptor(tlsOptions, httpServer, (raw) => remotes.get(raw), (raw) => dropped.has(raw))
+    : undefined;
 
   const permissive = tlsOptions?.mode === "PERMISSIVE";
   const listening: net.Server = permissive ? net.createServer(sniff) : (acceptor?.server ?? httpServer);
@@ -39,6 +69,16 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     // http.Server turns Nagle off for the sockets it accepts itself, not for the ones handed
     // to it; without this a small response can wait for the peer's delayed ACK (~40 ms).
     socket.setNoDelay(true);
+    // Counted here rather than with net.Server.maxConnections, which Bun and Deno ignore.
+    if (sockets.size >= limits.maxConnections) {
+      dropped.add(socket);
+      socket.on("error", () => {});
+      reject("connections", remoteOf(socket));
+      // A plaintext listener can say why; on a TLS or PERMISSIVE port no HTTP can be spoken yet.
+      if (listening === httpServer) socket.end(rawRejection("connections", limits));
+      else socket.destroy();
+      return;
+    }
     sockets.add(socket);
     remotes.set(socket, remoteOf(socket));
     socket.once("close", () => sockets.delete(socket));
@@ -91,6 +131,11 @@ export async function serve(options: ServeOptions): Promise<Listener> {
         return;
       }
     }
+    const headerCount = req.rawHeaders.length / 2;
+    const length = Number(req.headers["content-length"] ?? 0);
+    const early: LimitReason | undefined = headerCount > limits.maxRequestHeaders ? "header_count" : length > limits.maxRequestBodyBytes ? "body_size" : undefined;
+    if (early) return answerLimit(early, req, res);
+
     const info: ConnInfo = {
       remoteAddress: socket.remoteAddress ?? "",
       remotePort: socket.remotePort ?? 0,
@@ -105,7 +150,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
 
     let request: Request;
     try {
-      request = toWebRequest(req, verdict ? "https" : "http", authority, aborter.signal);
+      request = toWebRequest(req, verdict ? "https" : "http", authority, aborter.signal, bodyLimits);
     } catch (err) {
       // An unsupported target form or a Host header that makes no URL.
       const reason = err instanceof BadRequestTarget ? err.message : "bad request target or Host header";
@@ -116,7 +161,16 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     let response: Response;
     try {
       response = await options.handler(request, info);
+      // The body passed a limit midway: whatever the handler made of the cut stream, the
+      // offender learns why (unless an answer already started).
+      const over = bodyLimits.exceeded.get(req);
+      if (over && !res.headersSent) {
+        await response.body?.cancel().catch(() => {});
+        return answerLimit(over, req, res);
+      }
     } catch {
+      const over = bodyLimits.exceeded.get(req);
+      if (over && !res.headersSent && !res.destroyed) return answerLimit(over, req, res);
       // The handler owns error reporting; here we only keep the connection honest.
       if (!res.headersSent && !res.destroyed) {
         res.writeHead(500, { "content-type": "text/plain; charset=utf-8", ...(closing ? { connection: "close" } : {}) }).end("internal error\n");
@@ -131,6 +185,13 @@ export async function serve(options: ServeOptions): Promise<Listener> {
       res.destroy();
     }
     if (closing) setImmediate(closeIdle);
+  }
+
+  function answerLimit(reason: LimitReason, req: http.IncomingMessage, res: http.ServerResponse): void {
+    reject(reason, remoteOf(req.socket));
+    rejected.add(req.socket);
+    res.writeHead(LIMIT_STATUS[reason], { "content-type": "text/plain; charset=utf-8", "x-remora-rejected": reason, connection: "close" })
+      .end(`remora: ${limitMessage(reason, limits)}\n`);
   }
 
   function closeIdle(): void {

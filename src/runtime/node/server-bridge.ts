@@ -2,17 +2,25 @@
 // streaming both bodies with backpressure.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
 import { hopByHopNames } from "./hop-by-hop.ts";
+import type { LimitReason } from "../types.ts";
 
 export class BadRequestTarget extends Error {}
+
+/** Request body bounds; a request that passes one is recorded in `exceeded` and its body stream errors. */
+export interface BodyLimits {
+  maxBytes: number;
+  /** Only counted while the handler is reading: a slow upstream is not the client's fault. */
+  idleMs: number;
+  exceeded: WeakMap<IncomingMessage, LimitReason>;
+}
 
 /**
  * Origin-form targets ("/charge") get the Host header (or the listener's address) as
  * authority; absolute-form targets ("http://payments/charge", what `curl -x` sends to a
  * proxy) are taken as they are, and RFC 9112 §3.2.2 says they win over Host.
  */
-export function toWebRequest(req: IncomingMessage, scheme: "http" | "https", fallbackAuthority: string, signal: AbortSignal): Request {
+export function toWebRequest(req: IncomingMessage, scheme: "http" | "https", fallbackAuthority: string, signal: AbortSignal, limits?: BodyLimits): Request {
   const target = req.url ?? "/";
   let url: string;
   if (/^https?:\/\//i.test(target)) url = target;
@@ -28,8 +36,41 @@ export function toWebRequest(req: IncomingMessage, scheme: "http" | "https", fal
   const length = req.headers["content-length"];
   const hasBody = method !== "GET" && method !== "HEAD" &&
     (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0"));
-  const body = hasBody ? (Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>) : null;
+  const body = hasBody ? bodyStream(req, limits) : null;
   return new Request(url, { method, headers, body, signal, duplex: "half" } as RequestInit);
+}
+
+/** The request body as a web stream, pulled with backpressure, cut at the size and idle limits. */
+function bodyStream(req: IncomingMessage, limits: BodyLimits | undefined): ReadableStream<Uint8Array> {
+  const chunks = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let received = 0;
+  const fail = (reason: LimitReason, controller: ReadableStreamDefaultController<Uint8Array>) => {
+    limits!.exceeded.set(req, reason);
+    controller.error(new Error(reason === "body_size" ? `request body exceeds ${limits!.maxBytes} bytes` : `request body idle for ${limits!.idleMs} ms`));
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const idle = limits
+        ? new Promise<"idle">((resolve) => (timer = setTimeout(() => resolve("idle"), limits.idleMs)))
+        : undefined;
+      try {
+        const next = idle ? await Promise.race([chunks.next(), idle]) : await chunks.next();
+        if (next === "idle") return fail("body_timeout", controller);
+        if (next.done) return controller.close();
+        received += next.value.length;
+        if (limits && received > limits.maxBytes) return fail("body_size", controller);
+        controller.enqueue(new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.length));
+      } catch (err) {
+        controller.error(err);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async cancel() {
+      await chunks.return?.();
+    },
+  }, { highWaterMark: 0 });
 }
 
 export async function writeWebResponse(res: ServerResponse, response: Response, isHead: boolean, closeAfter: boolean): Promise<void> {

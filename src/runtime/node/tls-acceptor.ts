@@ -4,7 +4,7 @@
 import type http from "node:http";
 import type net from "node:net";
 import tls from "node:tls";
-import type { ServeOptions, TlsMaterial } from "../types.ts";
+import type { ServeOptions, TlsMaterial, TlsRefusal } from "../types.ts";
 import { formatHostPort } from "./address.ts";
 import { readPeerChain } from "./peer-chain.ts";
 
@@ -27,9 +27,15 @@ export interface TlsAcceptor {
  * node:tls server has both. Node, Bun and Deno all accept a secure socket passed to an
  * http.Server through its "connection" event, so one code path serves all three.
  */
-export function createTlsAcceptor(options: TlsOptions, httpServer: http.Server, remoteOfRaw: (raw: net.Socket) => string | undefined): TlsAcceptor {
+export function createTlsAcceptor(
+  options: TlsOptions,
+  httpServer: http.Server,
+  remoteOfRaw: (raw: net.Socket) => string | undefined,
+  /** Raw sockets the listener closed itself (connection limit): not refused handshakes. */
+  dropped: (raw: net.Socket) => boolean = () => false,
+): TlsAcceptor {
   const optional = options.clientCert === "request";
-  const refuse = (reason: string, remote: string) => options.onRefused?.(reason, remote);
+  const refuse = (reason: string, remote: string, kind: TlsRefusal) => options.onRefused?.(reason, remote, kind);
   const verdicts = new WeakMap<net.Socket, Promise<string | undefined>>();
 
   // With "require", rejectUnauthorized makes the TLS library drop a client without a
@@ -43,21 +49,29 @@ export function createTlsAcceptor(options: TlsOptions, httpServer: http.Server, 
     const verdict = Promise.resolve(socket).then(async (s) => {
       const { chainDer } = readPeerChain(s);
       if (chainDer.length === 0 && optional) return undefined;
-      if (!s.authorized) throw new Error(describeVerifyCode(errorCodeOf(s.authorizationError)) ?? "the client certificate was not verified");
-      return options.verifyPeer(chainDer);
+      if (!s.authorized) {
+        const code = errorCodeOf(s.authorizationError);
+        throw new Refusal(describeVerifyCode(code) ?? "the client certificate was not verified", refusalKind(code));
+      }
+      return options.verifyPeer(chainDer).catch((err: unknown) => {
+        throw new Refusal(err instanceof Error ? err.message : String(err), "identity");
+      });
     });
     verdicts.set(socket, verdict);
     verdict.catch((err: unknown) => {
       socket.destroy();
-      refuse(`mTLS client ${remote} refused: ${err instanceof Error ? err.message : String(err)}`, remote);
+      const kind = err instanceof Refusal ? err.kind : "handshake";
+      refuse(`mTLS client ${remote} refused: ${err instanceof Error ? err.message : String(err)}`, remote, kind);
     });
     httpServer.emit("connection", socket);
   });
 
   server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     const parent = (socket as { _parent?: net.Socket })._parent;
+    if (parent && dropped(parent)) return;
     const remote = (parent && remoteOfRaw(parent)) ?? remoteOf(socket);
-    refuse(`mTLS handshake from ${remote} refused: ${handshakeRefusal(err, socket)}`, remote);
+    const [sentence, kind] = handshakeRefusal(err, socket);
+    refuse(`mTLS handshake from ${remote} refused: ${sentence}`, remote, kind);
   });
 
   return {
@@ -76,15 +90,44 @@ export function remoteOf(socket: net.Socket): string {
   return address ? formatHostPort(address, socket.remotePort ?? 0) : "an unknown address";
 }
 
-function handshakeRefusal(err: NodeJS.ErrnoException, socket: tls.TLSSocket): string {
+class Refusal extends Error {
+  readonly kind: TlsRefusal;
+  constructor(message: string, kind: TlsRefusal) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+function handshakeRefusal(err: NodeJS.ErrnoException, socket: tls.TLSSocket): [string, TlsRefusal] {
   // Node and Deno record the failed chain check on the socket (the error then only says
   // the socket closed); Bun puts the verify code in the error itself.
-  const verified = describeVerifyCode(errorCodeOf((socket as { authorizationError?: string | Error }).authorizationError)) ??
-    describeVerifyCode(err.code);
-  if (verified) return verified;
-  if (err.code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE") return "the client presented no certificate";
-  if (err.code === "ECONNRESET") return "the client closed the connection during the TLS handshake";
-  return `the TLS handshake failed (${err.code ?? err.message})`;
+  const socketCode = errorCodeOf((socket as { authorizationError?: string | Error }).authorizationError);
+  const verified = describeVerifyCode(socketCode);
+  if (verified) return [verified, refusalKind(socketCode)];
+  const fromError = describeVerifyCode(err.code);
+  if (fromError) return [fromError, refusalKind(err.code)];
+  const code = err.code ?? "";
+  if (code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE") return ["the client presented no certificate", "no-certificate"];
+  if (code === "ECONNRESET") return ["the client closed the connection during the TLS handshake", "handshake"];
+  // OpenSSL's names for a peer that speaks HTTP (or anything not TLS) to a TLS port.
+  if (/HTTP_REQUEST|WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE/.test(code)) {
+    return ["the client sent plaintext to an mTLS port", "plaintext"];
+  }
+  // TLS 1.0/1.1 (minVersion is TLSv1.2) and cipher suites outside the allowed set.
+  // Deno's node:tls (rustls) reports those as a handshake_failure alert.
+  if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|NO_SHARED_CIPHER|NO_CIPHERS|NO_SUITABLE|INAPPROPRIATE_FALLBACK|ALERT_HANDSHAKE_FAILURE|ALERT_PROTOCOL_VERSION/.test(code)) {
+    return [`the client offered an old TLS version or only weak cipher suites (${code})`, "protocol"];
+  }
+  return [`the TLS handshake failed (${err.code ?? err.message})`, "handshake"];
+}
+
+/** The metric label for an OpenSSL X509_V_ERR_* name. */
+function refusalKind(code: string | undefined): TlsRefusal {
+  if (code === "CERT_HAS_EXPIRED") return "expired";
+  if (code === "CERT_NOT_YET_VALID") return "not-yet-valid";
+  if (code === "INVALID_PURPOSE") return "key-usage";
+  if (code === undefined) return "handshake";
+  return "untrusted";
 }
 
 function errorCodeOf(value: string | Error | undefined | null): string | undefined {
@@ -98,5 +141,7 @@ const VERIFY_CODE = /^(UNABLE_TO_|CERT_|SELF_SIGNED_|DEPTH_ZERO_|INVALID_CA|PATH
 function describeVerifyCode(code: string | undefined): string | undefined {
   if (!code || !VERIFY_CODE.test(code)) return undefined;
   if (code === "CERT_HAS_EXPIRED") return "the client certificate has expired";
+  if (code === "CERT_NOT_YET_VALID") return "the client certificate is not yet valid";
+  if (code === "INVALID_PURPOSE") return "the client certificate may not be used for TLS client authentication (INVALID_PURPOSE)";
   return `the client certificate does not chain to the trust bundle (${code})`;
 }
