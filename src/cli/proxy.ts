@@ -15,6 +15,7 @@ import { parseCertificatesPem, spiffeIdOf } from "../core/identity/certificate-i
 import { parseSpiffeId } from "../core/identity/spiffe-id.ts";
 import { readText } from "./files.ts";
 import { parseDuration } from "../core/duration.ts";
+import { PARENT_PID_ENV, watchParent } from "./parent-watch.ts";
 import { createControlClient } from "../sidecar/control-client.ts";
 import { createControlTransport } from "../sidecar/control/transport.ts";
 import { createFailoverTransport } from "../sidecar/control/failover.ts";
@@ -114,6 +115,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   const runtime = await loadRuntime();
   // Flags win over the file's limits:; both apply when the listeners open (a reload does not change them).
   const sidecar = await startSidecar({ ...loaded.settings, limits: { ...loaded.settings.limits, ...limits }, ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf });
+  followParent(log);
 
   const mtimes = async (files: string[]) => (await Promise.all(files.map((f) => stat(f).then((s) => s.mtimeMs, () => 0)))).join(",");
   let seen = await mtimes(loaded.files);
@@ -268,6 +270,7 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
     { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf, ...(subscriptions ? { discover: subscriptions.discover } : {}) },
   );
   client.start(sidecar);
+  followParent(log);
 
   await new Promise<void>((done) => {
     // Deregister first, keep serving while callers drop us, then close (src/sidecar/drain.ts).
@@ -302,6 +305,14 @@ function durationFlag(flag: string, text: string | undefined, fallback: number):
   }
   if (!(ms >= 0)) throw new UsageError(`remora proxy: --${flag} "${text}" is not a duration (e.g. 5s, 500ms)`);
   return ms;
+}
+
+/** Drain when the remora command that started this sidecar dies without stopping it (src/cli/parent-watch.ts). */
+function followParent(log: { warn(o: object, m: string): void }): void {
+  watchParent(() => {
+    log.warn({ parent: process.env[PARENT_PID_ENV] }, "the remora process that started this sidecar is gone; draining");
+    drainSelf();
+  });
 }
 
 /** Admin POST /shutdown takes the same path as SIGTERM: one drain, whoever asks. */

@@ -8,6 +8,7 @@ import { constants } from "node:os";
 import { RemoraError } from "../core/errors.ts";
 import { UsageError } from "./args.ts";
 import { remoraCommand } from "./self.ts";
+import { PARENT_PID_ENV } from "./parent-watch.ts";
 
 const usage = `Usage: remora run [proxy options] [run options] -- COMMAND [ARGS…]
 
@@ -169,6 +170,8 @@ function startSidecarProcess(proxyArgs: string[], options: RunOptions): SidecarP
   const child = spawn(cmd.command, cmd.args, {
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
+    // If remora run itself is killed outright, the sidecar drains rather than lingering.
+    env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) },
     ...(options.proxyUid !== undefined ? { uid: options.proxyUid, gid: options.proxyUid } : {}),
   });
   const lines: string[] = [];

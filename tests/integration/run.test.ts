@@ -92,6 +92,27 @@ describe("remora run", () => {
     assert.match(r.stderr, /give the app's command after --/);
   });
 
+  test("a sidecar whose remora run is killed outright (SIGKILL) drains and exits instead of lingering", async () => {
+    const { spawn } = await import("node:child_process");
+    const { REMORA } = await import("./support/processes.ts");
+    const run = spawn(process.execPath, [REMORA, "run", "--config", ordersConfig, "--", "sleep", "30"], { stdio: "ignore" });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!(await sidecarRunning(ordersConfig))) {
+        assert.ok(Date.now() < deadline, "the sidecar never started");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      run.kill("SIGKILL");
+      const gone = Date.now() + 15_000;
+      while (await sidecarRunning(ordersConfig)) {
+        assert.ok(Date.now() < gone, "the sidecar outlived its killed remora run by 15 s");
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      run.kill("SIGKILL");
+    }
+  });
+
   test("POST /shutdown on the admin port drains the sidecar and it exits 0; GET is refused", async () => {
     const p = await startProxy(ordersConfig);
     const get = await fetch(`http://${p.admin}/shutdown`);

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { remoraCommand } from "../self.ts";
+import { PARENT_PID_ENV } from "../parent-watch.ts";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
@@ -44,7 +45,8 @@ export function spawnRemora(name: string, args: readonly string[], onLog: (line:
     cwd: ROOT,
     detached: true,
     stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe"],
-    ...(o.env ? { env: o.env } : {}),
+    // The child drains if this process dies without stopping it (src/cli/parent-watch.ts).
+    env: { ...(o.env ?? process.env), [PARENT_PID_ENV]: String(process.pid) },
   });
   // A child that exits while we write would otherwise crash this process with EPIPE.
   child.stdin?.on("error", () => {});
