@@ -20,6 +20,7 @@ import { PgStore } from "../src/control/pg/pg-store.ts";
 import { openPgSecrets } from "../src/control/pg/pg-secrets.ts";
 import { decodeStoreKey, importStoreKey } from "../src/control/pg/store-key.ts";
 import { startPostgres } from "../tests/integration/support/postgres.ts";
+import { onJsonLines } from "../src/cli/json-lines.ts";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "1000" }, services: { type: "string", default: "50" } } });
 const n = Number(values.n);
@@ -47,17 +48,8 @@ function send(agent: Agent, address: string, method: string, path: string, o: { 
 function startReplica(args: string[]): Promise<{ child: ChildProcess; address: string }> {
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, [remora, "control", ...args, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
-    let buf = "";
-    child.stdout!.on("data", (c) => {
-      buf += c;
-      for (let i; (i = buf.indexOf("\n")) >= 0; ) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          if (rec.msg === "control plane ready") ok({ child, address: rec.address as string });
-        } catch {}
-      }
+    onJsonLines(child.stdout!, (rec) => {
+      if (rec.msg === "control plane ready") ok({ child, address: rec.address as string });
     });
     child.on("exit", (code) => fail(new Error(`remora control exited ${code} before it was ready`)));
   });

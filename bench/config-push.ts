@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { exportPrivateKeyPem, generateKeyPair, issueSvid, loadCa } from "../src/core/identity/ca.ts";
 import { ADMIN_TOKEN_FILE, ROOT_CERT_FILE, ROOT_KEY_FILE } from "../src/control/data-dir.ts";
+import { onJsonLines } from "../src/cli/json-lines.ts";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "100,1000,5000" }, services: { type: "string", default: "50" } } });
 const sizes = values.n.split(",").map(Number);
@@ -52,18 +53,9 @@ function send(agent: Agent, address: string, method: string, path: string, o: { 
 function startControl(dir: string): Promise<{ child: ChildProcess; address: string }> {
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, [remora, "control", "--data", dir, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
-    let buf = "";
-    child.stdout!.on("data", (c) => {
-      buf += c;
-      for (let i; (i = buf.indexOf("\n")) >= 0; ) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          if (rec.msg === "control plane ready") ok({ child, address: rec.address as string });
-          else if (rec.level !== 30) process.stderr.write(`control: ${line}\n`);
-        } catch {}
-      }
+    onJsonLines(child.stdout!, (rec, line) => {
+      if (rec.msg === "control plane ready") ok({ child, address: rec.address as string });
+      else if (rec.level !== 30) process.stderr.write(`control: ${line}\n`);
     });
     child.on("exit", (code) => fail(new Error(`remora control exited ${code} before it was ready`)));
   });

@@ -25,6 +25,7 @@ import type { CryptoKeyPair } from "../src/core/identity/web-crypto.ts";
 import { ROOT_CERT_FILE, ROOT_KEY_FILE } from "../src/control/data-dir.ts";
 import { STATE_FILE } from "../src/control/file-store.ts";
 import { emptyState, type ControlState, type ProxyRecord } from "../src/control/store.ts";
+import { onJsonLines } from "../src/cli/json-lines.ts";
 
 const { values } = parseArgs({
   options: {
@@ -55,17 +56,8 @@ interface Control {
 
 function waitForLog(child: ChildProcess, msg: string, what: string): Promise<Record<string, unknown>> {
   return new Promise((ok, fail) => {
-    let buf = "";
-    child.stdout!.on("data", (c) => {
-      buf += c;
-      for (let i; (i = buf.indexOf("\n")) >= 0; ) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          if (rec.msg === msg) ok(rec);
-        } catch {}
-      }
+    onJsonLines(child.stdout!, (rec) => {
+      if (rec.msg === msg) ok(rec);
     });
     child.on("exit", (code) => fail(new Error(`${what} exited ${code} before "${msg}"`)));
   });

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "node:http";
 import { parseArgs } from "node:util";
+import { onJsonLines } from "../src/cli/json-lines.ts";
 
 const { values } = parseArgs({ options: { requests: { type: "string", default: "1000" }, block: { type: "string", default: "100" } } });
 const total = Number(values.requests);
@@ -24,17 +25,8 @@ function start(args: string[], ready: (line: Record<string, unknown>) => boolean
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
-    let buf = "";
-    child.stdout!.on("data", (c) => {
-      buf += c;
-      for (let i; (i = buf.indexOf("\n")) >= 0; ) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          if (ready(rec)) ok(rec);
-        } catch {}
-      }
+    onJsonLines(child.stdout!, (rec) => {
+      if (ready(rec)) ok(rec);
     });
     child.on("exit", (code) => fail(new Error(`${args.join(" ")} exited ${code}`)));
   });

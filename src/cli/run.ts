@@ -8,6 +8,7 @@ import { constants } from "node:os";
 import { RemoraError } from "../core/errors.ts";
 import { UsageError } from "./args.ts";
 import { remoraCommand } from "./self.ts";
+import { onJsonLines } from "./json-lines.ts";
 import { PARENT_PID_ENV } from "./parent-watch.ts";
 
 const usage = `Usage: remora run [proxy options] [run options] -- COMMAND [ARGS…]
@@ -182,27 +183,22 @@ function startSidecarProcess(proxyArgs: string[], options: RunOptions): SidecarP
     lines.push(line);
     if (lines.length > 20) lines.shift();
   };
-  let buf = "";
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    buf += chunk;
-    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      keep(line);
-      let rec: { level?: number; msg?: string; outbound?: string; admin?: string } | undefined;
-      try {
-        rec = JSON.parse(line);
-      } catch {
-        rec = undefined;
-      }
-      if (options.proxyLog === "all" || (options.proxyLog === "warn" && (rec === undefined || (rec.level ?? 0) >= 40))) process.stderr.write(line + "\n");
-      if (rec?.msg === "sidecar ready" && rec.outbound && rec.admin) {
+  // Under "warn", a JSON line shows from level 40 up; a line that is not JSON always shows.
+  const copy = (line: string, level: number) => {
+    keep(line);
+    if (options.proxyLog === "all" || (options.proxyLog === "warn" && level >= 40)) process.stderr.write(line + "\n");
+  };
+  onJsonLines(
+    child.stdout!,
+    (rec, line) => {
+      copy(line, typeof rec.level === "number" ? rec.level : 0);
+      if (rec.msg === "sidecar ready" && typeof rec.outbound === "string" && typeof rec.admin === "string") {
         readyLine = { outbound: rec.outbound, admin: rec.admin };
         onReadyLine?.();
       }
-    }
-  });
+    },
+    (line) => copy(line, 40),
+  );
   child.stderr!.setEncoding("utf8");
   child.stderr!.on("data", (chunk: string) => {
     for (const line of chunk.split("\n").filter(Boolean)) keep(line);

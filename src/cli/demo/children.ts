@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { remoraCommand } from "../self.ts";
+import { onJsonLines } from "../json-lines.ts";
 import { PARENT_PID_ENV } from "../parent-watch.ts";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -56,20 +57,9 @@ export function spawnRemora(name: string, args: readonly string[], onLog: (line:
   const keep = (s: string) => {
     text = (text + s).slice(-4000);
   };
-  let buf = "";
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    buf += chunk;
-    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      let rec: LogLine;
-      try {
-        rec = JSON.parse(line) as LogLine;
-      } catch {
-        keep(line + "\n");
-        continue;
-      }
+  onJsonLines(
+    child.stdout!,
+    (rec) => {
       logs.push(rec);
       onLog(rec);
       for (const w of [...waiters]) {
@@ -78,8 +68,9 @@ export function spawnRemora(name: string, args: readonly string[], onLog: (line:
           w.done(rec);
         }
       }
-    }
-  });
+    },
+    (line) => keep(line + "\n"),
+  );
   child.stderr!.setEncoding("utf8");
   child.stderr!.on("data", keep);
   const exited = new Promise<{ code: number | null; signal: string | null }>((ok) => {

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createServer, request, type Server } from "node:http";
+import { onJsonLines } from "../../../src/cli/json-lines.ts";
 
 export const REMORA = fileURLToPath(new URL("../../../bin/remora.js", import.meta.url));
 
@@ -68,25 +69,7 @@ export function startProxyWith(args: string[], timeoutMs = 15_000): Promise<Prox
   });
 }
 
-/** Calls `fn` with each JSON log line a child writes; other lines are skipped. */
-export function onJsonLines(stream: NodeJS.ReadableStream, fn: (rec: Record<string, unknown>) => void): void {
-  let buf = "";
-  stream.on("data", (c) => {
-    buf += c;
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      let rec: Record<string, unknown>;
-      try {
-        rec = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue; // not a log line
-      }
-      fn(rec);
-    }
-  });
-}
+export { onJsonLines };
 
 function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
