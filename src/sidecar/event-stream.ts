@@ -4,26 +4,11 @@
 // they show is what happened. Slow readers lose events (counted), never slow the proxy.
 
 import type { MeshEvent } from "../core/events.ts";
+import type { HopRecord } from "../core/trace/span.ts";
 
-/** One finished request, as seen by one side (outbound: app -> mesh; inbound: mesh -> app). */
-export interface RequestRecord {
+/** One finished request, as seen by one side; the span builder reads the same fields. */
+export interface RequestRecord extends HopRecord {
   type: "request";
-  direction: "outbound" | "inbound";
-  requestId: string;
-  method: string;
-  authority: string;
-  path: string;
-  status: number | undefined;
-  durationMs: number;
-  /** Outbound: the endpoint that answered. Inbound: the local app. */
-  upstream?: string;
-  attempts?: number;
-  /** Outbound: the callee's verified SPIFFE ID. Inbound: the caller's (absent on plaintext). */
-  peer?: string;
-  mtls?: boolean;
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
 }
 
 export type FeedEvent = (MeshEvent | RequestRecord) & { time: string; service: string };

@@ -31,7 +31,7 @@ export interface Span {
   status: { code: "UNSET" | "OK" | "ERROR"; message?: string };
 }
 
-/** The fields of a finished request a span needs (the sidecar's RequestRecord has them all). */
+/** One finished request as one side saw it (outbound: app -> mesh; inbound: mesh -> app); the sidecar's RequestRecord is this plus its type tag. */
 export interface HopRecord {
   direction: "outbound" | "inbound";
   requestId: string;
@@ -40,8 +40,10 @@ export interface HopRecord {
   path: string;
   status: number | undefined;
   durationMs: number;
+  /** Outbound: the endpoint that answered. Inbound: the local app. */
   upstream?: string;
   attempts?: number;
+  /** Outbound: the callee's verified SPIFFE ID. Inbound: the caller's (absent on plaintext). */
   peer?: string;
   mtls?: boolean;
   traceId: string;
