@@ -1,6 +1,8 @@
 // Routing by logical name: which destination a request is for, read from the authority
 // the app used (`http://payments/charge`, `Host: payments.default.svc:80`).
 
+import { forwardRequest } from "./forward-request.ts";
+
 /** Kubernetes service DNS suffixes an app may append to a logical name. */
 const SERVICE_SUFFIXES = [".svc.cluster.local", ".svc"] as const;
 
@@ -72,14 +74,5 @@ export function readdressVip(req: Request, vips: ReadonlyMap<string, string>): R
   url.hostname = name;
   const headers = new Headers(req.headers);
   if (headers.has("host")) headers.set("host", url.host);
-  const hasBody = req.body !== null && req.method !== "GET" && req.method !== "HEAD";
-  return new Request(url, {
-    method: req.method,
-    headers,
-    body: hasBody ? req.body : null,
-    signal: req.signal,
-    redirect: "manual",
-    // Required by the fetch implementations for a streaming request body.
-    ...(hasBody ? { duplex: "half" } : {}),
-  } as RequestInit);
+  return forwardRequest(req, { url, headers });
 }

@@ -1,6 +1,8 @@
 // Header rules at the sidecar boundary: hop-by-hop headers end at each hop (RFC 9110
 // §7.6.1), and caller identity is asserted only by the sidecar that verified it.
 
+import { forwardRequest } from "../core/forward-request.ts";
+
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 
 /**
@@ -25,16 +27,7 @@ export function rewriteRequest(req: Request, edit: (h: Headers) => void, options
   const headers = new Headers(req.headers);
   stripHopByHop(headers);
   edit(headers);
-  const hasBody = req.body !== null && req.method !== "GET" && req.method !== "HEAD";
-  return new Request(req.url, {
-    method: req.method,
-    headers,
-    body: hasBody ? req.body : null,
-    signal: req.signal,
-    redirect: "manual",
-    // Required by the fetch spec's implementations for a streaming request body.
-    ...(hasBody ? { duplex: "half" } : {}),
-  } as RequestInit);
+  return forwardRequest(req, { headers });
 }
 
 function stripHopByHop(headers: Headers): void {

@@ -5,6 +5,7 @@
 import type { HeaderEdits, PathRewrite, RequestMatch } from "../policy/types.ts";
 import type { Stage } from "./context.ts";
 import { routedOf } from "./match.ts";
+import { forwardRequest } from "../forward-request.ts";
 
 export function editHeaders(headers: Headers, edits: HeaderEdits): void {
   for (const name of edits.remove) headers.delete(name);
@@ -38,16 +39,7 @@ export function headersRewrite(): Stage {
       if (rule.rewrite !== undefined) url.pathname = rewritePath(url.pathname, rule.rewrite, routed?.matched);
       const headers = new Headers(req.headers);
       if (rule.requestHeaders !== undefined) editHeaders(headers, rule.requestHeaders);
-      const hasBody = req.body !== null;
-      out = new Request(url, {
-        method: req.method,
-        headers,
-        body: req.body,
-        signal: req.signal,
-        redirect: "manual",
-        // Required by the fetch implementations for a streaming request body.
-        ...(hasBody ? { duplex: "half" } : {}),
-      } as RequestInit);
+      out = forwardRequest(req, { url, headers });
     }
     const res = await next(out, ctx);
     if (rule.responseHeaders === undefined) return res;

@@ -11,6 +11,7 @@ import { UpstreamError } from "../../core/upstream.ts";
 import { formatTraceparent, parseTraceparent, randomId, type RandomBytes } from "../../core/trace/traceparent.ts";
 import { inboundSpan, outboundSpans, type AttemptObservation, type Attributes, type TimedEvent } from "../../core/trace/span.ts";
 import { createOtlpExporter, type SpanExporter } from "./otlp-exporter.ts";
+import { forwardRequest } from "../../core/forward-request.ts";
 
 export interface TracingSettings {
   /** OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (spans go to <url>/v1/traces). */
@@ -91,15 +92,7 @@ export function createTracing(settings: TracingSettings, deps: TracingDeps): Tra
         // W3C: the parent-id sent on is the span that made this request: the attempt.
         const headers = new Headers(req.headers);
         headers.set("traceparent", formatTraceparent({ traceId: tp.traceId, parentId: a.spanId, sampled: tp.sampled }));
-        const hasBody = req.body !== null;
-        const traced = new Request(req.url, {
-          method: req.method,
-          headers,
-          body: req.body,
-          signal: req.signal,
-          redirect: "manual",
-          ...(hasBody ? { duplex: "half" } : {}),
-        } as RequestInit);
+        const traced = forwardRequest(req, { headers });
         try {
           const res = await send(traced, endpoint, {
             ...options,
