@@ -59,6 +59,54 @@ export interface ServeOptions {
   limits?: Partial<ListenerLimits>;
   /** Called for each request or connection refused by a limit, with a sentence naming the peer. */
   onRejected?: (reason: LimitReason, message: string, remote: string) => void;
+  /** Traffic other than HTTP/1.1 requests (docs/protocols.md); absent: HTTP/1.1 only, as before. */
+  streams?: StreamHandlers;
+}
+
+/**
+ * What a listener does with connections that are not HTTP/1.1 requests. The adapter
+ * detects the protocol from the first bytes (src/core/protocol/detect.ts) or, under mTLS,
+ * from ALPN; the sidecar decides where each goes.
+ */
+export interface StreamHandlers {
+  /** How long to wait for a client's first bytes before taking it for a server-speaks-first protocol (opaque). */
+  detectTimeoutMs?: number;
+  /**
+   * HTTP/2 (prior-knowledge h2c on a plaintext port, ALPN "h2" under mTLS): each stream
+   * becomes a Request for `handler` carrying the header `remora-proto: h2`; response
+   * trailers travel beside the Response (src/core/trailers.ts). Absent: h2 is refused.
+   */
+  h2?: boolean;
+  /** HTTP/1.1 `Upgrade` (WebSocket) and `CONNECT` requests: the handler owns the raw socket from then on. */
+  tunnel?: (t: TunnelRequest) => void;
+  /**
+   * Neither HTTP/1 nor HTTP/2 (a TLS ClientHello on a plaintext port counts as opaque),
+   * or a connection to a port that skips detection: the handler owns the socket; `head`
+   * holds the bytes read while detecting.
+   */
+  opaque?: (socket: Duplex, head: Uint8Array, info: ConnInfo) => void;
+}
+
+/** A byte stream the handler reads, writes and ends (a node:net/node:tls socket on every runtime). */
+export interface Duplex {
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  destroy(error?: Error): void;
+  on(event: "data", listener: (chunk: Uint8Array) => void): this;
+  on(event: "end" | "close" | "drain", listener: () => void): this;
+  on(event: "error", listener: (err: Error) => void): this;
+  pause(): this;
+  resume(): this;
+}
+
+export interface TunnelRequest {
+  kind: "upgrade" | "connect";
+  /** The request head (no body): method, absolute URL (CONNECT: `http://host:port/`), headers. */
+  request: Request;
+  socket: Duplex;
+  /** Bytes already read past the request head. */
+  head: Uint8Array;
+  info: ConnInfo;
 }
 
 /** Why a TLS handshake or verified connection was refused (the `reason` label of remora_inbound_denied_total). */
