@@ -17,10 +17,8 @@ const BUN_BINARY = join(dist, "remora-bun");
 const DENO_BINARY = join(dist, "remora-deno");
 
 /**
- * The bundle is ESM, but pino, pg and their helpers are CommonJS and call require() for
- * Node built-ins; esbuild's ESM output has no require, so the banner makes one.
- * (pino writes to stdout synchronously through sonic-boom; remora uses no pino transport,
- * so no worker-thread file has to sit beside the bundle.)
+ * The bundle is ESM, but pg and its helpers are CommonJS and call require() for Node
+ * built-ins; esbuild's ESM output has no require, so the banner makes one.
  */
 const BANNER = [
   "#!/usr/bin/env node",

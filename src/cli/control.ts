@@ -2,7 +2,7 @@
 // API) serving docs/control-api.md over TLS, its state in --data DIR, or shared by several
 // replicas in PostgreSQL with --store postgres://… (docs/ha.md).
 
-import pino from "pino";
+import { createLogger } from "./log.ts";
 import { parseDuration } from "../core/duration.ts";
 import { RemoraError } from "../core/errors.ts";
 import { startControlServer } from "../control/server.ts";
@@ -64,7 +64,7 @@ export async function controlCommand(argv: string[]): Promise<number> {
     throw new UsageError("remora control: --store-key-file only applies with --store postgres://…; the file store keeps its keys in --data DIR");
   }
 
-  const logger = pino({ base: { service: "remora-control" } });
+  const logger = createLogger({ service: "remora-control" });
   let server;
   try {
     const shared =

@@ -4,7 +4,7 @@
 // same sidecar enrolled with, and driven by, the control plane (proxy-control.ts).
 
 import { stat } from "node:fs/promises";
-import pino from "pino";
+import { createLogger } from "./log.ts";
 import { parse, UsageError } from "./args.ts";
 import { loadStaticConfig, type LoadedConfig } from "./load-config.ts";
 import { startSidecar } from "../sidecar/sidecar.ts";
@@ -111,7 +111,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
     throw new UsageError(`remora proxy: --watch-interval "${watch}" is not a duration (e.g. 2s, 500ms)`);
   }
   let loaded: LoadedConfig = await loadStaticConfig(path);
-  const log = pino({ base: { service: "remora-sidecar" } });
+  const log = createLogger({ service: "remora-sidecar" });
   const runtime = await loadRuntime();
   // Flags win over the file's limits:; both apply when the listeners open (a reload does not change them).
   const sidecar = await startSidecar({ ...loaded.settings, limits: { ...loaded.settings.limits, ...limits }, ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf });
@@ -226,7 +226,7 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
   const trustDomain = values["trust-domain"] ?? (rootId ? parseSpiffeId(rootId).trustDomain : "cluster.local");
   const proxyId = values["proxy-id"] ?? `${values.service}-${crypto.randomUUID().slice(0, 8)}`;
 
-  const log = pino({ base: { service: "remora-sidecar", proxy: proxyId } });
+  const log = createLogger({ service: "remora-sidecar", proxy: proxyId });
   const runtime = await loadRuntime();
   let sidecar: Awaited<ReturnType<typeof startSidecar>> | undefined;
   const subscriptions = onDemand && createSubscriptions({ clock: systemClock, declared: onDemand.declared, timeoutMs: onDemand.timeoutMs });

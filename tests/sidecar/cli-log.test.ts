@@ -1,0 +1,41 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createLogger } from "../../src/cli/log.ts";
+
+function capture() {
+  const lines: string[] = [];
+  return { lines, sink: { write: (l: string) => lines.push(l) } };
+}
+
+test("each record is one JSON line in pino's shape: level, time, pid, hostname, base, fields, msg", () => {
+  const { lines, sink } = capture();
+  createLogger({ service: "remora-sidecar" }, sink).warn({ destination: "payments", skipped: undefined }, "endpoint ejected");
+  assert.equal(lines.length, 1);
+  assert.ok(lines[0]!.endsWith("\n"));
+  const rec = JSON.parse(lines[0]!);
+  assert.deepEqual(Object.keys(rec), ["level", "time", "pid", "hostname", "service", "destination", "msg"]);
+  assert.equal(rec.level, 40);
+  assert.equal(rec.msg, "endpoint ejected");
+  assert.equal(typeof rec.time, "number");
+});
+
+test("levels are pino's numbers and a record without fields or message still parses", () => {
+  const { lines, sink } = capture();
+  const log = createLogger({}, sink);
+  log.info({});
+  log.error({ n: 1 }, 'quote " and\nnewline');
+  assert.equal(JSON.parse(lines[0]!).level, 30);
+  const rec = JSON.parse(lines[1]!);
+  assert.equal(rec.level, 50);
+  assert.equal(rec.msg, 'quote " and\nnewline');
+  assert.equal(lines[1]!.split("\n").length, 2, "a newline in a message stays escaped inside its line");
+});
+
+test("an Error field keeps its type, message and stack instead of logging as {}", () => {
+  const { lines, sink } = capture();
+  createLogger({}, sink).error({ err: new TypeError("bad peer") }, "failed");
+  const rec = JSON.parse(lines[0]!);
+  assert.equal(rec.err.type, "TypeError");
+  assert.equal(rec.err.message, "bad peer");
+  assert.match(rec.err.stack, /bad peer/);
+});
