@@ -5,6 +5,7 @@ import type { TapMessage } from "../control/tap.ts";
 import { parse, UsageError } from "./args.ts";
 import { connectControl, controlFlags, controlHelp } from "./control-client.ts";
 import { latency } from "./stat.ts";
+import { ndjsonRecords } from "../core/ndjson.ts";
 
 const usage = `Usage: remora tap SERVICE [--max N] [--json]
 
@@ -42,30 +43,22 @@ export async function tapCommand(argv: string[]): Promise<number> {
   let shown = 0;
   try {
     const body = await client.stream(`/v1/tap?${query}`, stop.signal);
-    const decoder = new TextDecoder();
-    let buf = "";
     const reader = body.getReader();
     stop.signal.addEventListener("abort", () => void reader.cancel().catch(() => {}), { once: true });
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => ({ done: true as const, value: undefined }));
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const text = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let m: TapMessage;
-        try {
-          m = JSON.parse(text) as TapMessage;
-        } catch {
-          continue;
-        }
-        if (m.type === "error") console.error(`remora tap: ${m.error}`);
-        if (m.type === "hello" && !values.json) console.error(`tapping ${m.service} through ${m.proxies.length} proxies; Ctrl-C to stop`);
-        if (m.type !== "request") continue;
-        console.log(values.json ? JSON.stringify(m) : formatTapLine(m));
-        if (max !== undefined && ++shown >= max) stop.abort();
+    const chunks = async function* () {
+      for (;;) {
+        const { done, value } = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+        if (done) return;
+        yield value;
       }
+    };
+    for await (const rec of ndjsonRecords(chunks())) {
+      const m = rec as unknown as TapMessage;
+      if (m.type === "error") console.error(`remora tap: ${m.error}`);
+      if (m.type === "hello" && !values.json) console.error(`tapping ${m.service} through ${m.proxies.length} proxies; Ctrl-C to stop`);
+      if (m.type !== "request") continue;
+      console.log(values.json ? JSON.stringify(m) : formatTapLine(m));
+      if (max !== undefined && ++shown >= max) stop.abort();
       if (stop.signal.aborted) break;
     }
   } finally {

@@ -5,6 +5,7 @@
 
 import type { Clock } from "../core/clock.ts";
 import type { ProxyTarget } from "./stats/collector.ts";
+import { ndjsonRecords } from "../core/ndjson.ts";
 
 export interface TapLine {
   type: "request";
@@ -119,24 +120,10 @@ export function openTap(o: TapOptions): ReadableStream<Uint8Array> {
       try {
         const res = await o.fetch(`http://${p.admin}/events?types=request`, { signal });
         if (!res.ok || res.body === null) throw new Error(`answered HTTP ${res.status}`);
-        const decoder = new TextDecoder();
-        let buf = "";
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          let i: number;
-          while ((i = buf.indexOf("\n")) >= 0) {
-            const text = buf.slice(0, i);
-            buf = buf.slice(i + 1);
-            let rec: Record<string, unknown>;
-            try {
-              rec = JSON.parse(text) as Record<string, unknown>;
-            } catch {
-              continue;
-            }
-            if (rec.type === "hello") ready();
-            const line = tapLineOf(p, o.service, rec);
-            if (line) emit(line);
-          }
+        for await (const rec of ndjsonRecords(res.body as unknown as AsyncIterable<Uint8Array>)) {
+          if (rec.type === "hello") ready();
+          const line = tapLineOf(p, o.service, rec);
+          if (line) emit(line);
         }
       } catch (e) {
         if (!signal.aborted) emit({ type: "error", time: now(), proxy: p.proxy, error: `cannot read the event feed of proxy ${p.proxy} at ${p.admin}: ${String((e as Error)?.message ?? e).replace(/\.$/, "")}.` });

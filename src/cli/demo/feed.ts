@@ -3,6 +3,7 @@
 
 import { request } from "node:http";
 import type { FeedEvent } from "../../sidecar/event-stream.ts";
+import { onJsonLines } from "../json-lines.ts";
 
 export type { FeedEvent };
 
@@ -35,23 +36,12 @@ export async function followFeed(name: string, admin: string, onEvent: (e: FeedE
       res.resume();
       return;
     }
-    res.setEncoding("utf8");
-    let buf = "";
-    res.on("data", (chunk: string) => {
-      buf += chunk;
-      for (let n = buf.indexOf("\n"); n >= 0; n = buf.indexOf("\n")) {
-        const line = buf.slice(0, n);
-        buf = buf.slice(n + 1);
-        if (line.trim() === "") continue;
-        const e = JSON.parse(line) as FeedEvent | { type: "hello" };
-        if (e.type === "hello") {
-          hello();
-          continue;
-        }
-        events.push(e as FeedEvent);
-        onEvent(e as FeedEvent);
-        wake();
-      }
+    onJsonLines(res, (rec) => {
+      const e = rec as unknown as FeedEvent | { type: "hello" };
+      if (e.type === "hello") return hello();
+      events.push(e);
+      onEvent(e);
+      wake();
     });
     res.on("close", () => (hello(), wake()));
   });
