@@ -2,9 +2,9 @@
 // services with M endpoints each (seeded into its state file, then served with --lapse 24h,
 // since registering 10^4 proxies one PUT at a time is quadratic in the file store's saves).
 //
-// (a) a REAL sidecar process (`remora proxy --on-demand --destinations` 3 services): its RSS
+// (a) a REAL sidecar process (`remora proxy --destinations` 3 services, on-demand by default): its RSS
 //     and the config it holds (admin /config bytes) with a small and a large mesh; the
-//     whole-mesh (v1) sidecar alongside for contrast.
+//     `--whole-mesh` (v1) sidecar alongside for contrast.
 // (b) push fan-out: K simulated watchers (own mTLS connection each, like config-push.ts)
 //     long-poll POST /v2/config, each watching 3 of the first HOT services; endpoint churn
 //     through the API (PUT/DELETE /v1/proxies with the service's SVID) at a set rate. Per
@@ -118,6 +118,7 @@ async function sidecarFootprint(c: Control, onDemand: boolean) {
   });
   const args = ["proxy", "--control", `https://${c.address}`, "--ca", join(c.dir, ROOT_CERT_FILE), "--token", token, "--service", "bench-client", "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
   if (onDemand) args.push("--destinations", "svc-1,svc-2,svc-3");
+  else args.push("--whole-mesh");
   const child = spawn(process.execPath, [remora, ...args], { stdio: ["ignore", "pipe", "inherit"] });
   try {
     const ready = await waitForLog(child, "sidecar ready", "remora proxy");

@@ -88,7 +88,7 @@ try {
     ready: { line: (r) => r.msg === "sidecar ready" },
   });
   const payments = await sidecar("payments", ["--app", appAddress, "--inbound", "127.0.0.1:0"]);
-  const orders = await sidecar("orders", []);
+  const orders = await sidecar("orders", ["--destinations", "payments"]);
   const outbound = orders.readyLine!.outbound as string;
   const watched: BenchProcess[] = [orders, payments, control];
 
