@@ -114,10 +114,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
     const rows = await proxies(mesh);
     out.say(
       table(
-        ["PROXY", "IDENTITY", "INBOUND", "APP", "CONFIG", "STATUS"],
+        ["PROXY", "IDENTITY", "INBOUND", "APP", "CONFIG", "STATUS", "WATCHES"],
         rows.map((p) => {
           const name = REPLICAS.find((r) => sidecars[r].proxyId === p.proxy);
-          return [p.proxy, p.identity, p.address ?? "(client only)", name ? `${apps[name].address}${apps[name].flapping ? " (flapping)" : ""}` : topology.ordersApp, p.config_version ?? "-", p.status];
+          return [p.proxy, p.identity, p.address ?? "(client only)", name ? `${apps[name].address}${apps[name].flapping ? " (flapping)" : ""}` : topology.ordersApp, p.config_version ?? "-", p.status, watches(p)];
         }),
       ).replace(/^/gm, "  "),
       { proxies: rows },
@@ -254,7 +254,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
 
 /**
  * Waits until sidecar A serves both replicas and the policy (its /config) and every proxy
- * ACKed that same version (GET /v1/proxies). Registrations keep bumping the version while
+ * is in sync (GET /v1/proxies): sidecar A ACKed the version it shows, and each on-demand
+ * sidecar holds the latest of what it watches. Registrations keep bumping the version while
  * the sidecars start, so both are read again until they agree.
  */
 async function waitForConfig(mesh: DemoMesh, out: Output): Promise<void> {
@@ -263,8 +264,9 @@ async function waitForConfig(mesh: DemoMesh, out: Output): Promise<void> {
     const c = await adminJson<{ version: string; endpoints: Record<string, unknown[]>; policies: unknown[] }>(mesh.sidecars.orders, "/config");
     const rows = await proxies(mesh);
     const complete = (c.endpoints.payments?.length ?? 0) === REPLICAS.length && c.policies.length > 0;
-    if (complete && rows.length === 3 && rows.every((r) => r.status === "ACK" && r.config_version === c.version)) {
-      out.say(`  config         version ${c.version} reached sidecar A (${mesh.sidecars.orders.admin}/config: 2 payments endpoints, 1 policy) and every proxy ACKed it (GET /v1/proxies) after ${Date.now() - started} ms`);
+    const a = rows.find((r) => r.proxy === mesh.sidecars.orders.proxyId);
+    if (complete && rows.length === 3 && a?.config_version === c.version && rows.every((r) => r.status === "ACK")) {
+      out.say(`  config         version ${c.version} reached sidecar A (${mesh.sidecars.orders.admin}/config: 2 payments endpoints, 1 policy) and every proxy ACKed what it watches (GET /v1/proxies) after ${Date.now() - started} ms`);
       return;
     }
     out.progress(
@@ -369,4 +371,10 @@ async function printTrace(mesh: DemoMesh, first: Call | undefined, out: Output):
   out.say(`trace ${retried.traceId} (the first request that was retried, ${attempts} attempt(s); ${spans.length} spans exported by the sidecars to ${mesh.collector.url}/v1/traces):`);
   for (const line of traceTree(spans, mesh.cast.label)) out.say(`  ${line}`);
   out.record("trace", { traceId: retried.traceId, spans });
+}
+
+/** "on-demand: 1" (the destinations a sidecar watches) or "whole mesh: 3", from GET /v1/proxies. */
+function watches(p: { config_mode?: string; destinations?: number }): string {
+  if (p.config_mode === undefined) return "-";
+  return `${p.config_mode === "on-demand" ? "on-demand" : "whole mesh"}: ${p.destinations ?? "?"}`;
 }

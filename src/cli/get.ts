@@ -22,6 +22,9 @@ interface ProxyRow {
   address?: string;
   config_version: string | null;
   status: string;
+  /** Absent from control planes older than on-demand-by-default. */
+  config_mode?: "on-demand" | "whole-mesh";
+  destinations?: number;
   error: string | null;
   cert_not_after: string | null;
   last_seen: string;
@@ -30,8 +33,9 @@ interface ProxyRow {
 export function formatProxies(list: ProxyRow[]): string {
   if (list.length === 0) return "no proxies registered";
   return table(
-    ["PROXY", "SERVICE", "IDENTITY", "ADDRESS", "CONFIG", "STATUS", "CERT EXPIRES", "ERROR"],
-    list.map((p) => [p.proxy, p.service, p.identity, p.address ?? "(client only)", p.config_version ?? "-", p.status, p.cert_not_after ?? "-", p.error ?? ""]),
+    ["PROXY", "SERVICE", "IDENTITY", "ADDRESS", "CONFIG", "MODE", "DESTINATIONS", "STATUS", "CERT EXPIRES", "ERROR"],
+    list.map((p) => [p.proxy, p.service, p.identity, p.address ?? "(client only)", p.config_version ?? "-", p.config_mode ?? "-", p.destinations === undefined ? "-" : String(p.destinations), p.status, p.cert_not_after ?? "-", p.error ?? ""]),
+    new Set([6]),
   );
 }
 

@@ -14,6 +14,7 @@ import { keyMatchesCertificate } from "../core/identity/pem.ts";
 import { trustBundleFromPem, validateSvid } from "../core/identity/svid.ts";
 import { readText } from "./files.ts";
 import { limitsFromDocument } from "../sidecar/limits.ts";
+import { protocolsFromDocument } from "../sidecar/protocols.ts";
 
 export interface LoadedConfig {
   settings: SidecarSettings;
@@ -65,6 +66,7 @@ export async function loadStaticConfig(path: string, now = Date.now()): Promise<
     },
     drainMs,
     limits: limitsFromDocument(doc.limits, `${path}: limits.`),
+    ...(doc.protocols ? { protocols: protocolsFromDocument(doc.protocols, `${path}: protocols.`) } : {}),
     ...(doc.tracing ? { tracing: { otlpEndpoint: doc.tracing.otlp_endpoint } } : {}),
   };
   return { settings, files };

@@ -21,10 +21,12 @@ import { createControlTransport } from "../sidecar/control/transport.ts";
 import { createFailoverTransport } from "../sidecar/control/failover.ts";
 import type { InboundMode } from "../runtime/types.ts";
 import { tracesUrl } from "../sidecar/tracing/otlp-exporter.ts";
-import { onDemandFlags, type OnDemandFlags } from "./proxy-ondemand.ts";
+import { normalizeOnDemandArgs, onDemandFlags, type OnDemandFlags } from "./proxy-ondemand.ts";
 import { createSubscriptions } from "../sidecar/control/subscriptions.ts";
 import { limitFlags, limitFlagsUsage, limitsFromFlags } from "../sidecar/limits.ts";
+import { mergeProtocols, protocolFlags, protocolFlagsUsage, protocolsFromFlags, type ProtocolSettings } from "../sidecar/protocols.ts";
 import { drain, DEFAULT_DRAIN_DELAY_MS } from "../sidecar/drain.ts";
+import { createProcessMemoryReader } from "../runtime/process-memory.ts";
 
 export const usage = `remora proxy --config FILE
 remora proxy --control URL --ca ROOT.pem --token TOKEN --service NAME [--namespace default]
@@ -51,15 +53,20 @@ Control-plane mode:
   --proxy-id ID     registry id (default <service>-<random>)
   --trust-domain TD default: the trust domain named in the --ca root
   --label K=V       an endpoint label for policy subsets (e.g. version=v2); repeatable
-  --on-demand       receive only the destinations the app calls (discovered on the first
-                    request) plus --destinations, with incremental pushes; default: the whole mesh
-  --destinations A,B  destinations to watch from the start (or REMORA_DESTINATIONS); implies --on-demand
+  --destinations A,B  destinations to watch from the start (or REMORA_DESTINATIONS); by default
+                    the sidecar receives only these plus the names its app calls (discovered on
+                    the first request), with incremental pushes
+  --whole-mesh      receive the whole mesh's config instead (also --on-demand=false; a bare
+                    --on-demand, the old opt-in, is accepted and changes nothing)
   --discovery-timeout D  how long a request to a new name waits for discovery (default 5s)
+  --unwatch-after D stop watching a discovered name after D without a request (default 1h; 0: never)
   --drain-timeout D how long SIGTERM lets in-flight requests finish (default 5s)
   --drain-delay D   after SIGTERM, keep serving this long once deregistered, so callers drop
                     this endpoint before the listeners close (default 2s)
 
-${limitFlagsUsage}`;
+${limitFlagsUsage}
+
+${protocolFlagsUsage}`;
 
 const controlFlags = {
   control: { type: "string", multiple: true },
@@ -77,28 +84,32 @@ const controlFlags = {
   "trust-domain": { type: "string" },
   "otlp-endpoint": { type: "string" },
   "discovery-timeout": { type: "string" },
+  "unwatch-after": { type: "string" },
   "drain-timeout": { type: "string" },
   "drain-delay": { type: "string" },
 } as const;
 
 export async function proxyCommand(argv: string[]): Promise<number> {
-  const { values: all } = parse("proxy", argv, {
+  const { values: all } = parse("proxy", normalizeOnDemandArgs(argv), {
     config: { type: "string" },
     "watch-interval": { type: "string" },
     help: { type: "boolean" },
     label: { type: "string", multiple: true },
     "on-demand": { type: "boolean" },
+    "whole-mesh": { type: "boolean" },
     destinations: { type: "string", multiple: true },
     ...controlFlags,
     ...limitFlags,
+    ...protocolFlags,
   });
-  const { label, "on-demand": onDemandFlag, destinations, ...values } = all;
+  const { label, "on-demand": onDemandFlag, "whole-mesh": wholeMesh, destinations, ...values } = all;
   const limits = limitsFromFlags(values);
+  const protocols = protocolsFromFlags(values);
   if (values.help) return console.log(usage), 0;
   const control = values.control?.join(",") ?? process.env.REMORA_CONTROL;
   if (values.config && values.control) throw new UsageError("remora proxy: give either --config FILE or --control URL, not both");
-  if (!values.config && control) return controlProxy({ ...values, control }, labelFlags(label), onDemandFlags(onDemandFlag, destinations, values["discovery-timeout"]), limits);
-  if (onDemandFlag || destinations || values["discovery-timeout"]) throw new UsageError("remora proxy: --on-demand, --destinations and --discovery-timeout go with --control");
+  if (!values.config && control) return controlProxy({ ...values, control }, labelFlags(label), onDemandFlags({ onDemand: onDemandFlag, wholeMesh, destinations, discoveryTimeout: values["discovery-timeout"], unwatchAfter: values["unwatch-after"] }), limits, protocols);
+  if (onDemandFlag || wholeMesh || destinations || values["discovery-timeout"] || values["unwatch-after"]) throw new UsageError("remora proxy: --on-demand, --whole-mesh, --destinations, --discovery-timeout and --unwatch-after go with --control");
   if (label !== undefined) throw new UsageError("remora proxy: --label goes with --control; in a --config file, set labels on the endpoints");
   if (!values.config) throw new UsageError("remora proxy: --config FILE or --control URL is required; see remora proxy --help");
   const path = values.config;
@@ -114,7 +125,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   const log = createLogger({ service: "remora-sidecar" });
   const runtime = await loadRuntime();
   // Flags win over the file's limits:; both apply when the listeners open (a reload does not change them).
-  const sidecar = await startSidecar({ ...loaded.settings, limits: { ...loaded.settings.limits, ...limits }, ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf });
+  const sidecar = await startSidecar({ ...loaded.settings, limits: { ...loaded.settings.limits, ...limits }, protocols: mergeProtocols(loaded.settings.protocols, protocols), ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf, memory: createProcessMemoryReader() });
   followParent(log);
 
   const mtimes = async (files: string[]) => (await Promise.all(files.map((f) => stat(f).then((s) => s.mtimeMs, () => 0)))).join(",");
@@ -184,7 +195,7 @@ export function labelFlags(list: readonly string[] | undefined): Record<string, 
   return labels;
 }
 
-async function controlProxy(values: ControlValues, labels?: Record<string, string>, onDemand?: OnDemandFlags, limits?: ReturnType<typeof limitsFromFlags>): Promise<number> {
+async function controlProxy(values: ControlValues, labels?: Record<string, string>, onDemand?: OnDemandFlags, limits?: ReturnType<typeof limitsFromFlags>, protocols?: ProtocolSettings): Promise<number> {
   const urls = values.control.split(",").map((u) => u.trim()).filter((u) => u !== "").map((text) => {
     let url: URL;
     try {
@@ -229,7 +240,7 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
   const log = createLogger({ service: "remora-sidecar", proxy: proxyId });
   const runtime = await loadRuntime();
   let sidecar: Awaited<ReturnType<typeof startSidecar>> | undefined;
-  const subscriptions = onDemand && createSubscriptions({ clock: systemClock, declared: onDemand.declared, timeoutMs: onDemand.timeoutMs });
+  const subscriptions = onDemand && createSubscriptions({ clock: systemClock, declared: onDemand.declared, timeoutMs: onDemand.timeoutMs, unwatchAfterMs: onDemand.unwatchAfterMs });
   const client = createControlClient({
     ...(subscriptions ? { onDemand: subscriptions } : {}),
     transport: (...args) => control.transport(...args),
@@ -251,7 +262,7 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
   const replicas = urls.map((url) => ({ url: url.origin, ...createControlTransport({ runtime, url, caPem, trustDomain, material: () => client.material(), clock: systemClock }) }));
   const control = { ...createFailoverTransport(replicas, log), close: () => replicas.forEach((r) => r.close()) };
 
-  log.info({ control: replicas.map((r) => r.url).join(","), service: values.service, namespace }, "enrolling with the control plane");
+  log.info({ control: replicas.map((r) => r.url).join(","), service: values.service, namespace, config: onDemand ? "on-demand" : "whole-mesh", ...(onDemand ? { destinations: onDemand.declared } : {}) }, "enrolling with the control plane");
   const material = await client.enroll();
   sidecar = await startSidecar(
     {
@@ -263,11 +274,13 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
       mesh: { policies: [], endpoints: {}, version: "none" },
       drainMs,
       ...(limits ? { limits } : {}),
+      ...(protocols ? { protocols } : {}),
       service: values.service,
       awaitConfig: true,
+      configMode: subscriptions ? "on-demand" : "whole-mesh",
       ...tracing,
     },
-    { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf, ...(subscriptions ? { discover: subscriptions.discover } : {}) },
+    { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf, memory: createProcessMemoryReader(), ...(subscriptions ? { discover: subscriptions.discover } : {}) },
   );
   client.start(sidecar);
   followParent(log);

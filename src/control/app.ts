@@ -15,6 +15,8 @@ import type { ControlPlane } from "./control-plane.ts";
 import { parseApplyBody } from "./documents.ts";
 import { createResourceIndex } from "./ondemand/resources.ts";
 import { parseWatchRequest, watch } from "./ondemand/watch.ts";
+import { createConfigSync } from "./ondemand/sync.ts";
+import { CONTENT_TYPE as METRICS_CONTENT_TYPE, type Registry } from "../core/metrics/registry.ts";
 import { registerObserveRoutes, type ObserveDeps } from "./stats/routes.ts";
 import type { ProxyRecord } from "./store.ts";
 import { issueJoinToken, isValidName, TokenRefused, verifyJoinToken, type TokenKeys } from "./tokens.ts";
@@ -38,6 +40,8 @@ export interface ControlAppDeps {
   logger: ControlLogger;
   /** Metrics gathering and tap (`GET /v1/stats`, `GET /v1/tap`); absent: those routes answer 404. */
   observe?: ObserveDeps;
+  /** The control plane's own metrics (process memory), served at `GET /metrics`; absent: 404. */
+  metrics?: Registry;
 }
 
 /** What the server layer knows about the connection; absent fields mean "no". */
@@ -161,6 +165,12 @@ export function createControlApp(deps: ControlAppDeps): Hono<Env> {
   });
   app.notFound((c) => c.json({ error: `no such API: ${c.req.method} ${c.req.path}.`, code: "ERR_NOT_FOUND" }, 404));
 
+  // Prometheus text, unauthenticated like the sidecars' admin /metrics: it holds no secrets.
+  if (deps.metrics) {
+    const registry = deps.metrics;
+    app.get("/metrics", () => new Response(registry.expose(), { headers: { "content-type": METRICS_CONTENT_TYPE } }));
+  }
+
   // --- identity -----------------------------------------------------------------------
 
   app.get("/v1/bundle", (c) => c.json({ trust_domain: trustDomain, bundle: deps.bundlePem }));
@@ -243,9 +253,11 @@ export function createControlApp(deps: ControlAppDeps): Hono<Env> {
 
   // On-demand config (v2): only the destinations the sidecar names, only what changed.
   const resources = createResourceIndex(() => plane.state());
+  const sync = createConfigSync(() => clock.now());
   app.post("/v2/config", async (c) => {
     const w = requireSvid(c);
     const req = parseWatchRequest(await jsonBody(c, v.unknown(), "config watch"));
+    sync.watched(w.id, w.service, req, plane.proxy(req.proxy)?.identity);
     const deps = { view: resources, waitForChange: plane.waitForChange.bind(plane), now: () => clock.now() };
     const answer = await watch(deps, req, w.service, Math.min(req.wait, MAX_WAIT_S) * 1000, c.req.raw.signal);
     return answer === undefined ? c.body(null, 304) : c.json(answer);
@@ -316,7 +328,8 @@ export function createControlApp(deps: ControlAppDeps): Hono<Env> {
 
   app.get("/v1/proxies", (c) => {
     requireAdmin(c);
-    return c.json(plane.proxies());
+    // On-demand sidecars are in sync when they hold the latest of what they watch (src/control/ondemand/sync.ts).
+    return c.json(sync.judge(plane.proxies(), resources()));
   });
 
   if (deps.observe) registerObserveRoutes(app, deps.observe, { proxies: () => plane.proxies(), events: plane.events, clock, requireAdmin });

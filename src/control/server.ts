@@ -13,6 +13,9 @@ import { RemoraError } from "../core/errors.ts";
 import { loadRuntime } from "../runtime/detect.ts";
 import { parseHostPort } from "../runtime/node/address.ts";
 import type { TlsMaterial } from "../runtime/types.ts";
+import { createProcessMemoryReader } from "../runtime/process-memory.ts";
+import { Registry } from "../core/metrics/registry.ts";
+import { registerProcessMetrics } from "../core/metrics/process-metrics.ts";
 import { createControlApp, type ControlLogger } from "./app.ts";
 import { ControlPlane } from "./control-plane.ts";
 import { openDataDir } from "./data-dir.ts";
@@ -48,6 +51,13 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
+/** The control plane's own /metrics: its process memory, so a soak or an operator can watch it. */
+function ownMetrics(): Registry {
+  const registry = new Registry();
+  registerProcessMetrics(registry, createProcessMemoryReader());
+  return registry;
+}
+
 export function controlIdentity(trustDomain: string): string {
   return workloadId(trustDomain, CONTROL_NAMESPACE, CONTROL_SERVICE);
 }
@@ -73,6 +83,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     certTtlMs: o.certTtlMs,
     logger: o.logger,
     observe: { stats, fetch: scrapeFetch },
+    metrics: ownMetrics(),
   });
 
   const { host } = parseHostPort(o.listen, "--listen");

@@ -2,13 +2,18 @@
 // replayed to every attempt; a larger one streams through once, unretried (Envoy's
 // per_request_buffer_limit_bytes and retry_or_shadow_abandoned; Linkerd's 64 KiB rule).
 
+import type { ReplayableBody } from "./replay-body.ts";
+
 export type PreparedBody =
   | { readonly kind: "none" }
   | { readonly kind: "buffered"; readonly bytes: Uint8Array<ArrayBuffer> }
-  | { readonly kind: "streamed"; readonly stream: ReadableStream<Uint8Array>; readonly reason: string };
+  | { readonly kind: "streamed"; readonly stream: ReadableStream<Uint8Array>; readonly reason: string }
+  /** Streams at once and stays replayable while it fits (HTTP/2 and gRPC: replay-body.ts). */
+  | { readonly kind: "teed"; readonly replay: ReplayableBody };
 
 /** Whether every attempt can get the same body again. */
 export function isReplayable(body: PreparedBody): boolean {
+  if (body.kind === "teed") return body.replay.replayable;
   return body.kind !== "streamed";
 }
 
@@ -45,8 +50,8 @@ export async function prepareBody(req: Request, limitBytes: number): Promise<Pre
 export function attemptRequest(req: Request, body: PreparedBody, signal: AbortSignal): Request {
   const init: RequestInit & { duplex?: "half" } = { method: req.method, headers: new Headers(req.headers), signal, redirect: "manual" };
   if (body.kind === "buffered") init.body = body.bytes;
-  if (body.kind === "streamed") {
-    init.body = body.stream;
+  if (body.kind === "streamed" || body.kind === "teed") {
+    init.body = body.kind === "teed" ? body.replay.open() : body.stream;
     init.duplex = "half";
   }
   return new Request(req.url, init);

@@ -25,7 +25,9 @@ export type ErrorCode =
   | "ERR_VIP"
   | "ERR_METRICS"
   | "ERR_RUN"
-  | "ERR_STORE";
+  | "ERR_STORE"
+  | "ERR_NO_ROUTE"
+  | "ERR_TUNNEL_REFUSED";
 
 export class RemoraError extends Error {
   readonly code: ErrorCode;

@@ -10,6 +10,7 @@ import { balance } from "./pipeline/balance.ts";
 import { bufferBody } from "./pipeline/buffer-body.ts";
 import { circuitBreakers, type LimitSink } from "./pipeline/circuit-breaker.ts";
 import { compose, type RequestContext } from "./pipeline/context.ts";
+import { connectDestination, type Connected, type Opener } from "./pipeline/connect.ts";
 import { buildTable, type Destination } from "./pipeline/destination.ts";
 import { endpoint } from "./pipeline/endpoint.ts";
 import { faultAbort, faultDelay } from "./pipeline/fault.ts";
@@ -23,6 +24,7 @@ import { retry } from "./pipeline/retry.ts";
 import { retryBudget, upstreamAttempt } from "./pipeline/retry-budget.ts";
 import { route } from "./pipeline/route.ts";
 import { routeTimeout } from "./pipeline/route-timeout.ts";
+import { grpcDeadline } from "./pipeline/grpc-deadline.ts";
 import { send } from "./pipeline/send.ts";
 import { logicalName } from "./router.ts";
 
@@ -79,6 +81,8 @@ export interface Outbound {
   /** Atomic, O(changed) update of some destinations; the others keep their table entries untouched. */
   patch(changes: OutboundPatch): void;
   destinations(): DestinationStatus[];
+  /** One connection (tunnel, opaque TCP) to `name`: balanced, outlier-aware, connect failures retried per retry_on (src/core/pipeline/connect.ts). */
+  connect<T>(name: string, open: Opener<T>): Promise<Connected<T>>;
 }
 
 export function createOutbound(config: OutboundConfig, deps: OutboundDeps): Outbound {
@@ -98,6 +102,7 @@ export function createOutbound(config: OutboundConfig, deps: OutboundDeps): Outb
       bufferBody(), //             keep a replayable copy of small bodies
       mirror((name) => table.get(name), deps), // fire-and-forget copy to another destination
       routeTimeout(deps), //       route.timeout bounds all attempts and back-off: 504
+      grpcDeadline(deps), //       grpc-timeout bounds the whole call: grpc-status 4
       retryBudget(deps), //        each request deposits; retries withdraw (retry_budget)
       retry(deps), //              attempts, retry_on, back-off
       breakers.connections, //     max_connections, then pending up to max_pending_requests
@@ -134,6 +139,9 @@ export function createOutbound(config: OutboundConfig, deps: OutboundDeps): Outb
     },
     destinations() {
       return [...table.values()].map(status);
+    },
+    connect(name, open) {
+      return connectDestination((n) => table.get(n), deps, name, open);
     },
   };
 }

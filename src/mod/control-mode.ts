@@ -1,6 +1,7 @@
 // The control form of createMesh({ control }): enroll with a join token like a sidecar
 // (the key never leaves this process), register as a pure client (no inbound address),
-// then keep the certificate renewed and the mesh view current from the config watch.
+// then keep the certificate renewed and the mesh view current from the config watch: by
+// default on-demand (only the names this program calls, plus `destinations`), like a sidecar.
 
 import type { Clock, Random } from "../core/clock.ts";
 import { RemoraError } from "../core/errors.ts";
@@ -9,6 +10,7 @@ import { parseSpiffeId } from "../core/identity/spiffe-id.ts";
 import type { Runtime, TlsMaterial } from "../runtime/types.ts";
 import { createControlClient, type ControlClient } from "../sidecar/control-client.ts";
 import { createControlTransport } from "../sidecar/control/transport.ts";
+import { createSubscriptions } from "../sidecar/control/subscriptions.ts";
 import type { Logger } from "../sidecar/logger.ts";
 import type { MeshClient, MeshView } from "./mesh-client.ts";
 
@@ -26,11 +28,21 @@ export interface ControlOptions {
   trustDomain?: string;
   /** Registry id; default <service>-embed-<random>. */
   proxyId?: string;
+  /** Destinations watched from the start; others are discovered on their first call. */
+  destinations?: readonly string[];
+  /** Receive the whole mesh's config instead of only the destinations called (default false). */
+  wholeMesh?: boolean;
+  /** How long a call to a new name waits for discovery, ms (default 5000). */
+  discoveryTimeoutMs?: number;
+  /** A discovered name not called for this long is no longer watched, ms (default 1 h; 0: never). */
+  unwatchAfterMs?: number;
 }
 
 export interface ControlSession {
   material: TlsMaterial;
   trustDomain: string;
+  /** On-demand config: what the client calls before routing a name (absent with wholeMesh). */
+  discover?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
   /** Starts renewal, heartbeats and the watch; resolves when the first config is applied. */
   start(client: MeshClient): Promise<void>;
   close(): Promise<void>;
@@ -47,8 +59,17 @@ export async function enroll(o: ControlOptions, caPem: string, deps: { runtime: 
   const trustDomain = o.trustDomain ?? (rootId ? parseSpiffeId(rootId).trustDomain : "cluster.local");
   const namespace = o.namespace ?? "default";
   let target: MeshClient | undefined;
+  const subscriptions = o.wholeMesh
+    ? undefined
+    : createSubscriptions({
+        clock: deps.clock,
+        declared: o.destinations ?? [],
+        ...(o.discoveryTimeoutMs === undefined ? {} : { timeoutMs: o.discoveryTimeoutMs }),
+        ...(o.unwatchAfterMs === undefined ? {} : { unwatchAfterMs: o.unwatchAfterMs }),
+      });
 
   const client: ControlClient = createControlClient({
+    ...(subscriptions ? { onDemand: subscriptions } : {}),
     transport: (...args) => transport.transport(...args),
     clock: deps.clock,
     random: deps.random,
@@ -72,10 +93,12 @@ export async function enroll(o: ControlOptions, caPem: string, deps: { runtime: 
   return {
     material,
     trustDomain,
+    ...(subscriptions ? { discover: subscriptions.discover } : {}),
     async start(mesh) {
       target = mesh;
       client.start({
         applyMesh: (m) => target?.update(m as MeshView),
+        applyDestinations: (u) => target?.patch(u),
         // A pure client serves nothing, so there is no authorization for it to enforce.
         applyAuthorization: () => {},
         setIdentity: (next) => target?.setIdentity(next),

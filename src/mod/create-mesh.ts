@@ -68,7 +68,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   const c = options.control;
   const caPem = c.ca.includes("-----BEGIN ") ? c.ca : await readCa(c.ca);
   const session = await enroll(c, caPem, { runtime, clock, random, log });
-  const client = createMeshClient(session.material, { policies: [], endpoints: {} }, { ...deps, trustDomain: session.trustDomain });
+  const client = createMeshClient(session.material, { policies: [], endpoints: {} }, { ...deps, trustDomain: session.trustDomain, ...(session.discover ? { discover: session.discover } : {}) });
   const timeout = clock.timeout(FIRST_CONFIG_TIMEOUT_MS);
   try {
     await Promise.race([

@@ -12,7 +12,9 @@ import { certificateInfo, createPeerVerifier, trustBundleFromPem, type TrustBund
 import { Registry } from "../core/metrics/registry.ts";
 import { createMeshMetrics, recordEvent, recordLimitEvent } from "../core/metrics/mesh-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
-import { readdressVip, vipTable } from "../core/router.ts";
+import { destinationName, readdressVip, vipTable } from "../core/router.ts";
+import { localReply } from "../core/pipeline/local-reply.ts";
+import type { DestinationUpdate } from "../sidecar/control/destinations.ts";
 import { RemoraError } from "../core/errors.ts";
 import type { Runtime, TlsMaterial } from "../runtime/types.ts";
 import { rewriteRequest } from "../sidecar/headers.ts";
@@ -30,6 +32,8 @@ export interface MeshClientDeps {
   random: Random;
   trustDomain?: string;
   onEvent?: EventSink;
+  /** On-demand config: before routing a name, undefined to proceed or the reason for a 503 (src/sidecar/control/subscriptions.ts). */
+  discover?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
 }
 
 export interface MeshClient {
@@ -39,6 +43,8 @@ export interface MeshClient {
   /** This program's SPIFFE ID. */
   identity(): string;
   update(view: MeshView): void;
+  /** On-demand config: replaces or drops only the named destinations. */
+  patch(update: DestinationUpdate): void;
   setIdentity(material: TlsMaterial): void;
   close(): void;
 }
@@ -52,7 +58,8 @@ export function createMeshClient(material: TlsMaterial, view: MeshView, deps: Me
   const registry = new Registry();
   const metrics = createMeshMetrics(registry);
   metrics.certExpiry.set({ identity: id }, certificateInfo(material.certPem).notAfter / 1000);
-  let vips = vipTable(view.services);
+  let services: Record<string, { vip: string }> = { ...view.services };
+  let vips = vipTable(services);
 
   const upstream = deps.runtime.createUpstream({ material: () => current, verifyPeer });
   const pipeline = createOutbound(
@@ -82,6 +89,9 @@ export function createMeshClient(material: TlsMaterial, view: MeshView, deps: Me
         if (hop.tracestate) h.set("tracestate", hop.tracestate);
         else h.delete("tracestate");
       });
+      const name = deps.discover ? destinationName(forwarded) : undefined;
+      const refused = name === undefined ? undefined : await deps.discover!(name, forwarded.signal);
+      if (refused !== undefined) return localReply(503, refused);
       return pipeline.handle(forwarded);
     },
     metrics: () => registry.expose(),
@@ -89,7 +99,14 @@ export function createMeshClient(material: TlsMaterial, view: MeshView, deps: Me
     identity: () => id,
     update(next) {
       pipeline.update({ policies: next.policies, endpoints: next.endpoints });
-      vips = vipTable(next.services);
+      services = { ...next.services };
+      vips = vipTable(services);
+    },
+    patch(update) {
+      pipeline.patch({ set: update.set, remove: update.remove });
+      for (const name of [...update.remove, ...Object.keys(update.set)]) delete services[name];
+      for (const [name, d] of Object.entries(update.set)) if (d.vip !== undefined) services[name] = { vip: d.vip };
+      vips = vipTable(services);
     },
     setIdentity(next) {
       const nextId = spiffeIdOf(next);

@@ -8,6 +8,7 @@ import { CONTENT_TYPE } from "../core/metrics/registry.ts";
 import { policyToDocument } from "../core/policy/parse.ts";
 import { authorizationToDocument } from "../core/authz.ts";
 import { routeTable } from "../core/policy/route-table.ts";
+import { heldDestinations } from "./control/mesh-view.ts";
 
 export interface AdminDeps {
   sidecar: Sidecar;
@@ -42,6 +43,9 @@ export function createAdminHandler(d: AdminDeps): Handler {
       const id = d.sidecar.identity();
       return json({
         version: s.mesh.version,
+        // on-demand: only what the app calls or declares (src/sidecar/control/subscriptions.ts).
+        mode: s.configMode ?? (s.awaitConfig ? "whole-mesh" : "static"),
+        destinations_held: heldDestinations(s.mesh),
         identity: { id: id.id, serial: id.serial, not_before: iso(id.notBefore), not_after: iso(id.notAfter) },
         listeners: {
           outbound: d.sidecar.outbound.address,

@@ -7,6 +7,7 @@ import type { Endpoint } from "../core/endpoint.ts";
 import type { InboundMode } from "../runtime/types.ts";
 import { validate } from "../core/validation.ts";
 import { limitsSchema } from "./limits.ts";
+import { protocolsSchema } from "./protocols.ts";
 
 const address = v.pipe(
   v.string(),
@@ -42,6 +43,8 @@ export const configSchema = v.strictObject({
   drain_timeout: v.optional(v.string()),
   /** Request and connection limits on every listener (src/sidecar/limits.ts, docs/hardening.md). */
   limits: v.optional(limitsSchema),
+  /** Detection, opaque_ports, skip_ports, tunnel idle timeouts, TCP listeners (src/sidecar/protocols.ts, docs/protocols.md). */
+  protocols: v.optional(protocolsSchema),
   tracing: v.optional(
     v.strictObject({
       otlp_endpoint: v.pipe(v.string(), v.regex(/^https?:\/\/[^\s/]+/, "must be an http:// or https:// URL (the OTLP/HTTP collector)")),

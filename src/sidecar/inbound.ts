@@ -10,6 +10,7 @@ import type { Handler, InboundMode, MeshUpstream } from "../runtime/types.ts";
 import type { Logger } from "./logger.ts";
 import { UpstreamError } from "../core/upstream.ts";
 import { authorize } from "../core/authz.ts";
+import { countGrpcResponse } from "../core/metrics/grpc-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
 import type { RequestRecord } from "./event-stream.ts";
@@ -80,6 +81,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
       ...(hop.parentSpanId ? { parentSpanId: hop.parentSpanId } : {}),
     });
     d.metrics.requests.inc({ direction: "inbound", destination: "app", code_class: `${Math.floor(res.status / 100)}xx` });
+    countGrpcResponse(d.metrics, "inbound", "app", res);
     d.metrics.duration.observe({ direction: "inbound", destination: "app" }, seconds);
     d.log.info(
       {

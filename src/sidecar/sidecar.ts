@@ -14,6 +14,7 @@ import { createOutbound, type Outbound } from "../core/pipeline.ts";
 import { defaultPolicy } from "../core/policy/defaults.ts";
 import { certificateInfo, createPeerVerifier, trustBundleFromPem, type TrustBundle } from "../core/identity/svid.ts";
 import { Registry } from "../core/metrics/registry.ts";
+import { registerProcessMetrics, type MemoryReader } from "../core/metrics/process-metrics.ts";
 import { createMeshMetrics, recordEvent, recordLimitEvent, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { destinationName, readdressVip, vipTable } from "../core/router.ts";
@@ -23,6 +24,11 @@ import { patchMesh } from "./control/mesh-view.ts";
 import { RemoraError } from "../core/errors.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
 import { createInboundHandler } from "./inbound.ts";
+import { countGrpcResponse } from "../core/metrics/grpc-metrics.ts";
+import { createOutboundTunnels } from "./tunnels.ts";
+import { createInboundStreams } from "./inbound-tunnel.ts";
+import type { ProtocolSettings } from "./protocols.ts";
+import { createMeshTunnelDialer } from "../runtime/node/mesh-tunnel.ts";
 import { createAdminHandler } from "./admin.ts";
 import { createEventHub, type EventHub, type RequestRecord } from "./event-stream.ts";
 import { createTracing, tracedHub, type TracingSettings } from "./tracing/tracing.ts";
@@ -52,8 +58,12 @@ export interface SidecarSettings {
   service?: string;
   /** Control-plane mode: not ready until the first applyMesh (static mode has its config at start). */
   awaitConfig?: boolean;
+  /** How the config arrives, shown on admin /config; default "static", or "whole-mesh" with awaitConfig. */
+  configMode?: "static" | "whole-mesh" | "on-demand";
   /** Spans per hop to an OTLP/HTTP collector (docs/tracing.md); absent: no spans exported. */
   tracing?: TracingSettings;
+  /** Detection, opaque_ports / skip_ports, tunnel idle timeouts, TCP listeners (docs/protocols.md). */
+  protocols?: ProtocolSettings;
 }
 
 export interface SidecarDeps {
@@ -67,6 +77,8 @@ export interface SidecarDeps {
   onShutdown?: () => void;
   /** On-demand config: called before routing a name; undefined to proceed, or the reason for a 503 (src/sidecar/control/subscriptions.ts). */
   discover?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
+  /** Process memory for admin /metrics (src/runtime/process-memory.ts); absent: not exposed. */
+  memory?: MemoryReader;
 }
 
 export interface IdentityStatus {
@@ -108,6 +120,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
 
   const registry = new Registry();
   const metrics = createMeshMetrics(registry);
+  if (deps.memory) registerProcessMetrics(registry, deps.memory);
   const peerLog = createPeerLog(log, clock);
   const rejections = createListenerRejections(registry, peerLog);
   const limits = settings.limits ?? {};
@@ -147,9 +160,14 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
     },
   );
 
+  // Tunnels and opaque TCP go to peers over node:tls on every runtime (src/runtime/node/mesh-tunnel.ts).
+  const dialer = createMeshTunnelDialer({ material: () => material, verifyPeer });
+  const tunnels = createOutboundTunnels({ runtime, pipeline, dialer, metrics, clock, log, protocols: settings.protocols ?? {}, limits, vips: () => vips, ...(deps.discover ? { discover: deps.discover } : {}) });
+
   const opened: Listener[] = [];
   try {
     const outbound = await runtime.serve({
+      streams: { ...tunnels.streams, h2: true }, // h2c from apps: gRPC (docs/protocols.md)
       listen: settings.outbound.listen,
       limits,
       onRejected: rejections.forListener("outbound"),
@@ -169,7 +187,9 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
           const name = deps.discover ? destinationName(forwarded) : undefined;
           const refused = name === undefined ? undefined : await deps.discover!(name, req.signal);
           if (refused !== undefined) return localReply(503, refused);
-          return await pipeline.handle(forwarded);
+          const res = await pipeline.handle(forwarded);
+          const final = seen.findLast((e) => e.type === "response");
+          return countGrpcResponse(metrics, "outbound", final?.type === "response" ? final.destination : "unknown", res);
         } finally {
           requests.delete(requestId);
           const final = seen.findLast((e) => e.type === "response");
@@ -220,6 +240,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       const inb = settings.inbound;
       inbound = await runtime.serve({
         listen: inb.listen,
+        streams: { h2: true, ...createInboundStreams({ app: inb.app, protocols: settings.protocols ?? {}, dialer, metrics, clock, log, ownId: () => own.id, authorization: () => ownAuthorization }) },
         limits,
         onRejected: rejections.forListener("inbound"),
         handler: createInboundHandler({ app: inb.app, mode: inb.mode, upstream: appUpstream, metrics, clock, log, ownId: () => own.id, authorization: () => ownAuthorization, onRequest: (r) => events.publish(r) }),
@@ -237,6 +258,8 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
       });
       opened.push(inbound);
     }
+    await tunnels.start();
+    await tunnels.updateServices(mesh.services);
 
     const sidecar: Sidecar = {
       identity: () => own,
@@ -264,6 +287,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         pipeline.update({ policies: next.policies, endpoints: next.endpoints });
         mesh = next;
         vips = vipTable(next.services);
+        void tunnels.updateServices(next.services);
         configured = true;
         log.info({ version: next.version, destinations: Object.keys(next.endpoints).length, policies: next.policies.length }, "config applied");
       },
@@ -271,6 +295,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         pipeline.patch({ set: update.set, remove: update.remove });
         mesh = patchMesh(mesh, update);
         vips = vipTable(mesh.services);
+        void tunnels.updateServices(mesh.services);
         configured = true;
         log.info({ version: update.version, changed: Object.keys(update.set), removed: update.remove, destinations: Object.keys(mesh.endpoints).length }, "config applied");
       },
@@ -281,12 +306,13 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         bundle = trustBundleFromPem(next.bundlePem, trustDomain);
         inbound?.reloadTls();
         meshUpstream.reloadTls();
+        tunnels.reloadTls();
         metrics.certExpiry.set({ identity: info.id }, info.notAfter / 1000);
         log.info({ identity: info.id, serial: info.serial, not_after: new Date(info.notAfter).toISOString() }, "certificate loaded");
       },
       async close() {
         // Stop taking new work on every listener at once, then let in-flight requests finish.
-        await Promise.all(opened.map((l) => l.close(settings.drainMs)));
+        await Promise.all([...opened.map((l) => l.close(settings.drainMs)), tunnels.close(settings.drainMs)]);
         meshUpstream.close();
         appUpstream.close();
         await tracing?.close();
@@ -308,7 +334,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
     log.info({ identity: own.id, outbound: outbound.address, inbound: inbound?.address, admin: admin.address, runtime: `${runtime.name} ${runtime.version}` }, "sidecar ready");
     return sidecar;
   } catch (e) {
-    await Promise.all(opened.map((l) => l.close(0)));
+    await Promise.all([...opened.map((l) => l.close(0)), tunnels.close(0)]);
     meshUpstream.close();
     appUpstream.close();
     throw e;

@@ -67,7 +67,7 @@ before(async () => {
   mesh.defer(() => b2app.close());
   await mesh.sidecar("payments", { app: b1app.address });
   await mesh.sidecar("payments", { app: b2app.address });
-  orders = await mesh.sidecar("orders");
+  orders = await mesh.sidecar("orders", { args: ["--destinations", "payments"] }); // held before the first call
   await untilConfig<{ endpoints: Record<string, unknown[]> }>(orders, (c) => (c.endpoints.payments?.length ?? 0) >= 2, 10_000);
   dashboardUrl = await startDashboard(await freePort());
   // Steady traffic for the whole test, bounded in count and time.

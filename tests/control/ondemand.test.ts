@@ -96,3 +96,55 @@ describe("POST /v2/config", () => {
     assert.equal((a.authorization?.document as { authorization: { destination: string } }).authorization.destination, "orders");
   });
 });
+
+describe("GET /v1/proxies with on-demand sidecars", () => {
+  type Row = { proxy: string; status: string; config_version: string | null; error: string | null; config_mode: string; destinations: number };
+  const rows = async (ctx: Awaited<ReturnType<typeof setup>>) => {
+    const list = (await (await ctx.admin("GET", "/v1/proxies")).json()) as Row[];
+    return Object.fromEntries(list.map((r) => [r.proxy, r]));
+  };
+
+  test("an on-demand proxy is in sync when it holds the latest of what it watches, not of the whole mesh", async () => {
+    const ctx = await setup();
+    await register(ctx, "payments", "p1", "192.0.2.1:15006");
+    assert.equal((await ctx.call("PUT", "/v1/proxies/o1", { peer: ORDERS, body: { service: "orders" } })).status, 200);
+    const first = (await (await ctx.call("POST", "/v2/config", { peer: ORDERS, body: { proxy: "o1", destinations: { payments: "" } } })).json()) as Answer;
+    await ctx.call("POST", "/v1/config/ack", { peer: ORDERS, body: { proxy: "o1", version: first.version, status: "ACK" } });
+    // p1 stands for a whole-mesh sidecar: it ACKs the state version.
+    await ctx.call("POST", "/v1/config/ack", { peer: id("default", "payments"), body: { proxy: "p1", version: ctx.plane.version, status: "ACK" } });
+    const held = { proxy: "o1", wait: 30, destinations: { payments: first.destinations.payments!.version }, authorization: first.authorization!.version };
+    const second = ctx.call("POST", "/v2/config", { peer: ORDERS, body: held });
+    await flush();
+    let r = await rows(ctx);
+    assert.deepEqual([r.o1?.status, r.o1?.config_mode, r.o1?.destinations], ["ACK", "on-demand", 1]);
+    assert.deepEqual([r.p1?.status, r.p1?.config_mode], ["ACK", "whole-mesh"]);
+
+    // A change o1 does not watch: the whole-mesh proxy is behind, o1 is not.
+    await register(ctx, "ledger", "l1", "192.0.2.2:15006");
+    await flush();
+    r = await rows(ctx);
+    assert.equal(r.o1?.status, "ACK", "a ledger change must not make a payments-only watcher PENDING");
+    assert.equal(r.p1?.status, "PENDING");
+    assert.equal(r.p1?.destinations, 3, "a whole-mesh sidecar holds every destination: payments, ledger and orders (a VIP)");
+
+    // A proxy of another identity cannot speak for o1.
+    const spoof = ctx.call("POST", "/v2/config", { peer: id("default", "ledger"), body: { proxy: "o1", wait: 0, destinations: {} } });
+    await flush();
+    assert.equal((await rows(ctx)).o1?.destinations, 1);
+
+    // A change it watches: PENDING until it polls again holding the new version, then its ACK or NACK stands.
+    await register(ctx, "payments", "p2", "192.0.2.3:15006");
+    const next = (await (await second).json()) as Answer;
+    assert.deepEqual(Object.keys(next.destinations), ["payments"]);
+    assert.equal((await rows(ctx)).o1?.status, "PENDING");
+    await ctx.call("POST", "/v1/config/ack", { peer: ORDERS, body: { proxy: "o1", version: next.version, status: "NACK", error: "payments: bad policy" } });
+    const third = ctx.call("POST", "/v2/config", { peer: ORDERS, body: { ...held, destinations: { payments: next.destinations.payments!.version } } });
+    await flush();
+    r = await rows(ctx);
+    assert.deepEqual([r.o1?.status, r.o1?.config_version, r.o1?.error], ["NACK", next.version, "payments: bad policy"]);
+
+    ctx.clock.advance(30_000);
+    assert.equal((await third).status, 304);
+    await spoof;
+  });
+});

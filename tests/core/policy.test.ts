@@ -188,7 +188,7 @@ describe("retry_policy", () => {
     refuses(retry({ retry_on: "connect-failure,5xxx" }), 'route.retry_policy.retry_on: "5xxx" is not a retry condition, did you mean "5xx"?');
     refuses(
       retry({ retry_on: "envoy-ratelimited" }),
-      'route.retry_policy.retry_on: "envoy-ratelimited" is not a retry condition remora supports, expected one of 5xx, gateway-error, connect-failure, reset, refused-stream, retriable-4xx, retriable-status-codes',
+      'route.retry_policy.retry_on: "envoy-ratelimited" is not a retry condition remora supports, expected one of 5xx, gateway-error, connect-failure, reset, refused-stream, retriable-4xx, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable',
     );
     refuses(retry({ retry_on: ["reset", "connect_failure"] }), 'route.retry_policy.retry_on: "connect_failure" is not a retry condition, did you mean "connect-failure"?');
   });

@@ -112,13 +112,14 @@ function scenario(name: string, fn: (t: TestContext) => Promise<void> | void): v
   });
 }
 
-async function startSidecar(p: Pod, service: string, mode: "STRICT" | "PERMISSIVE", withApp: boolean): Promise<void> {
+async function startSidecar(p: Pod, service: string, mode: "STRICT" | "PERMISSIVE", withApp: boolean, extra: string[] = []): Promise<void> {
   const init = await net!.exec(p, {}, NODE, [REMORA, "init", "--proxy-uid", String(PROXY_UID), "--inbound-ports", withApp ? "8080" : ""]);
   assert.equal(init.code, 0, `remora init in ${p.name}: ${init.stderr}`);
   const token = (await remora(["token", "--service", service])).stdout.trim();
   const args = ["proxy", "--control", `https://${pod("cp").ip}:${CONTROL_PORT}`, "--ca", join(dir, "root.pem"), "--service", service, "--proxy-id", p.name];
   args.push("--outbound", "127.0.0.1:15001", "--admin", "127.0.0.1:15000", "--mode", mode);
   if (withApp) args.push("--app", "127.0.0.1:8080", "--inbound", "0.0.0.0:15006", "--advertise", `${p.ip}:15006`);
+  args.push(...extra);
   await startLong(`sidecar ${p.name}`, p, PROXY_UID, NODE, [REMORA, ...args], (l) => l.includes('"msg":"sidecar ready"'), { REMORA_TOKEN: token });
 }
 
@@ -188,7 +189,9 @@ before(async () => {
   await startSidecar(pod("pay-b1"), "payments", "STRICT", true);
   await startSidecar(pod("pay-b2"), "payments", "STRICT", true);
   await startSidecar(pod("ledger"), "ledger", "PERMISSIVE", true);
-  await startSidecar(pod("orders"), "orders", "STRICT", false);
+  // On-demand config: orders declares payments, so its config (and payments' VIP) is held
+  // before the first call; a call by VIP alone is not discovered.
+  await startSidecar(pod("orders"), "orders", "STRICT", false, ["--destinations", "payments"]);
 
   // Both replicas reach the caller's config through the registry.
   await until("orders sees two payments endpoints", 30_000, async () => {

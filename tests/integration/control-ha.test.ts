@@ -38,13 +38,13 @@ async function apply(via: number, name: string, text: string): Promise<{ code: n
   return remora(["apply", "-f", file, "--control", replicas[via]!.url, "--data", join(dir, `cp${via}`)]);
 }
 
-async function sidecar(service: string, order: number[], app?: TestApp): Promise<Proxy> {
+async function sidecar(service: string, order: number[], app?: TestApp, extra: string[] = []): Promise<Proxy> {
   const token = await remora(["token", "--service", service, "--control", replicas[order[0]!]!.url, "--data", join(dir, `cp${order[0]}`)]);
   assert.equal(token.code, 0, token.stderr);
   const control = order.map((i) => replicas[i]!.url).join(",");
   const args = ["--control", control, "--ca", join(dir, "cp0", "root.pem"), "--token", token.stdout.trim(), "--service", service, "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
   if (app) args.push("--app", app.address, "--inbound", "127.0.0.1:0");
-  const p = await startProxyWith(args, 30_000);
+  const p = await startProxyWith([...args, ...extra], 30_000);
   cleanup.push(() => p.stop());
   return p;
 }
@@ -117,8 +117,10 @@ test("a policy applied on replica 1 reaches a sidecar watching replica 2 within 
   assert.equal((await apply(0, "payments-1", policy("payments", 1))).code, 0);
   const app = await startApp("PAY");
   cleanup.push(() => app.close());
-  payments = await sidecar("payments", [1, 0], app);
-  orders = await sidecar("orders", [0, 1]);
+  // Whole-mesh config: these tests compare every document and the version both sidecars
+  // hold, which on-demand sidecars (the default) do not receive.
+  payments = await sidecar("payments", [1, 0], app, ["--whole-mesh"]);
+  orders = await sidecar("orders", [0, 1], undefined, ["--whole-mesh"]);
   await until(orders, (c) => (c.endpoints.payments?.length ?? 0) === 1 && c.policies.length === 1, 10_000, "orders seeing payments");
   await until(payments, (c) => c.policies[0]?.route.retry_policy?.num_retries === 1, 10_000, "payments seeing the first policy");
 

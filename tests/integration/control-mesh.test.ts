@@ -40,7 +40,8 @@ test("reference scenario through the control plane, then retries and TLS mode ch
   mesh.defer(() => b2app.close());
   const b1 = await mesh.sidecar("payments", { app: b1app.address });
   const b2 = await mesh.sidecar("payments", { app: b2app.address });
-  const orders = await mesh.sidecar("orders");
+  // On-demand config: orders declares payments, so its /config holds it before the first call.
+  const orders = await mesh.sidecar("orders", { args: ["--destinations", "payments"] });
   const pids = [b1, b2, orders].map((p) => p.child.pid);
 
   // Endpoints from the registry reach the caller (well within a second in practice).
@@ -76,8 +77,9 @@ test("reference scenario through the control plane, then retries and TLS mode ch
   assert.ok([b1, b2, orders].every((p) => p.child.exitCode === null));
   const got = await remora(["get", "proxies", "--json", ...mesh.admin()]);
   assert.equal(got.code, 0, got.stderr);
-  const proxies = JSON.parse(got.stdout) as { service: string; status: string }[];
+  const proxies = JSON.parse(got.stdout) as { proxy: string; service: string; status: string; config_mode: string; destinations: number }[];
   assert.equal(proxies.length, 3);
+  assert.deepEqual(proxies.map((p) => [p.service, p.config_mode, p.destinations]).sort(), [["orders", "on-demand", 1], ["payments", "on-demand", 0], ["payments", "on-demand", 0]]);
   const deadline = Date.now() + 3000;
   let statuses = proxies.map((p) => p.status);
   while (statuses.some((s) => s !== "ACK") && Date.now() < deadline) {

@@ -63,7 +63,7 @@ test("certificates rotate on live sidecars without failing a request", { timeout
   const app = await startApp("PAY");
   mesh.defer(() => app.close());
   const payments = await mesh.sidecar("payments", { app: app.address });
-  const orders = await mesh.sidecar("orders");
+  const orders = await mesh.sidecar("orders", { args: ["--destinations", "payments"] }); // held before the first call
   const ca = await readFile(join(mesh.data, "root.pem"), "utf8");
 
   const ready = Date.now();

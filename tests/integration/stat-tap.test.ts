@@ -23,7 +23,7 @@ before(async () => {
   const app = await startApp("payments");
   mesh.defer(() => app.close());
   await mesh.sidecar("payments", { app: app.address });
-  orders = await mesh.sidecar("orders");
+  orders = await mesh.sidecar("orders", { args: ["--destinations", "payments"] }); // held before the first call
   await untilConfig<{ endpoints: Record<string, unknown[]> }>(orders, (c) => (c.endpoints.payments?.length ?? 0) >= 1, 10_000);
 });
 

@@ -47,7 +47,7 @@ outlier_detection:
 // from Host, not from an absolute-form target).
 const CHARGE = { method: "POST", body: "{}", headers: { host: "payments" } };
 
-type Config = { version: string; policies: { route: { rules?: { name: string; split?: { weight: number }[] }[] } }[]; endpoints: Record<string, { labels?: Record<string, string> }[]> };
+type Config = { version: string; policies: { route: { destination: string; rules?: { name: string; split?: { weight: number }[] }[] } }[]; endpoints: Record<string, { labels?: Record<string, string> }[]> };
 
 
 /** Sends `n` requests through `orders`; returns the percentage answered by v2, asserting every one succeeded. */
@@ -81,10 +81,11 @@ test("canary split, live weight change, injected aborts hidden by retries, mirro
   await mesh.sidecar("payments", { app: v1app.address, args: ["--label", "version=v1"] });
   await mesh.sidecar("payments", { app: v2app.address, args: ["--label", "version=v2"] });
   await mesh.sidecar("payments-shadow", { app: shadowApp.address });
-  const orders = await mesh.sidecar("orders");
+  // On-demand config: payments declared; payments-shadow comes with the policy that mirrors to it.
+  const orders = await mesh.sidecar("orders", { args: ["--destinations", "payments"] });
   await untilConfig<Config>(
     orders,
-    (c) => c.endpoints.payments?.length === 2 && c.endpoints.payments.every((e) => e.labels?.version !== undefined) && (c.endpoints["payments-shadow"]?.length ?? 0) === 1 && c.policies.length === 1,
+    (c) => c.endpoints.payments?.length === 2 && c.endpoints.payments.every((e) => e.labels?.version !== undefined) && c.policies.length === 1,
     10_000,
   );
 
@@ -119,8 +120,9 @@ test("canary split, live weight change, injected aborts hidden by retries, mirro
 
   // 50% injected aborts with the seed's retry policy: every request succeeds, while the
   // metrics show the injected failures and the retries that hid them.
+  assert.equal((await json<Config>(orders.admin, "/config")).endpoints["payments-shadow"], undefined, "not watched before a policy mirrors to it");
   await mesh.apply("chaos.yaml", chaos);
-  await untilConfig<Config>(orders, (c) => c.policies[0]?.route.rules?.[0]?.name === "chaos", 2_000);
+  await untilConfig<Config>(orders, (c) => c.policies.find((p) => p.route.destination === "payments")?.route.rules?.[0]?.name === "chaos" && (c.endpoints["payments-shadow"]?.length ?? 0) === 1, 2_000);
   const metricsBefore = await http(orders.admin, "/metrics");
   const retriesBefore = metric(metricsBefore.body, /^remora_retries_total\{destination="payments"\} (\d+)/m);
   const shadowBefore = shadowApp.hits;

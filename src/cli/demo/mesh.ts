@@ -184,10 +184,12 @@ export async function startMesh(o: MeshOptions): Promise<DemoMesh> {
   );
 
   // Tokens first (one API call each), then all three sidecars start at once.
-  const plan: { name: SidecarName; service: string; proxyId: string; app?: ReplicaApp }[] = [
+  // Sidecar A declares what its app calls, so its config holds payments before the first call
+  // (on-demand config: a sidecar receives only what its app calls or declares).
+  const plan: { name: SidecarName; service: string; proxyId: string; app?: ReplicaApp; calls?: string }[] = [
     { name: "B1", service: "payments", proxyId: "payments-b1", app: apps.B1 },
     { name: "B2", service: "payments", proxyId: "payments-b2", app: apps.B2 },
-    { name: "orders", service: "orders", proxyId: "orders-a" },
+    { name: "orders", service: "orders", proxyId: "orders-a", calls: "payments" },
   ];
   // Stopped together: each drains faster once its callers' pooled connections are gone.
   const children: Child[] = [];
@@ -198,7 +200,7 @@ export async function startMesh(o: MeshOptions): Promise<DemoMesh> {
     plan.map(async (p) => {
       const { token } = (await api.request("POST", "/v1/tokens", { json: { service: p.service, namespace: "default", ttl: "10m" } })) as { token: string };
       const launch = await topology.sidecar(p.name, p.app, token);
-      const args = ["proxy", "--control", controlUrl, "--ca", ca, "--service", p.service, "--proxy-id", p.proxyId, "--otlp-endpoint", collector.url, ...launch.args];
+      const args = ["proxy", "--control", controlUrl, "--ca", ca, "--service", p.service, "--proxy-id", p.proxyId, "--otlp-endpoint", collector.url, ...(p.calls ? ["--destinations", p.calls] : []), ...launch.args];
       const child = spawnRemora(
         p.name,
         args,
@@ -256,6 +258,8 @@ export interface ProxyRow {
   config_version: string | null;
   status: string;
   error: string | null;
+  config_mode?: string;
+  destinations?: number;
 }
 
 export async function proxies(mesh: DemoMesh): Promise<ProxyRow[]> {

@@ -26,6 +26,8 @@ export interface ResourceView {
   readonly stateVersion: number;
   destination(name: string): DestinationResource;
   authorization(service: string): AuthorizationResource;
+  /** How many destinations the whole mesh has (what a whole-mesh sidecar holds). */
+  size(): number;
 }
 
 /**
@@ -46,6 +48,7 @@ function buildView(state: Readonly<ControlState>): ResourceView {
   let byService: Map<string, ProxyRecord[]> | undefined;
   const destinations = new Map<string, DestinationResource>();
   const authorizations = new Map<string, AuthorizationResource>();
+  let size: number | undefined;
   const endpointsOf = (name: string): ProxyRecord[] => {
     if (byService === undefined) {
       byService = new Map();
@@ -71,6 +74,14 @@ function buildView(state: Readonly<ControlState>): ResourceView {
         authorizations.set(service, r);
       }
       return r;
+    },
+    size() {
+      if (size === undefined) {
+        const names = new Set([...Object.keys(state.policies), ...Object.keys(state.services ?? {})]);
+        for (const p of Object.values(state.proxies)) if (p.address !== undefined) names.add(p.service);
+        size = names.size;
+      }
+      return size;
     },
   };
 }

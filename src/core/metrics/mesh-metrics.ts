@@ -35,6 +35,13 @@ export interface MeshMetrics {
   retriesBudgetExhausted: Counter<"destination">;
   /** breaker: max_connections, max_pending_requests, max_requests or max_requests_per_endpoint. */
   overflow: Counter<"destination" | "breaker">;
+  /** Tunnels and opaque TCP (docs/protocols.md); result: "success", "connect_failure", "refused", "no_route", … */
+  tcpConnections: Counter<"direction" | "destination" | "result">;
+  /** flow: "sent" (from the side that opened the connection) or "received". */
+  tcpBytes: Counter<"direction" | "destination" | "flow">;
+  tcpActive: Gauge<"direction" | "destination">;
+  /** gRPC calls by their final grpc-status (a number as text), from the head or the trailers (grpc-metrics.ts). */
+  grpcResponses: Counter<"direction" | "destination" | "grpc_status">;
 }
 
 export function createMeshMetrics(registry: Registry): MeshMetrics {
@@ -118,6 +125,26 @@ export function createMeshMetrics(registry: Registry): MeshMetrics {
       name: "remora_overflow_total",
       help: "Requests answered 503 by a circuit breaker, by destination and breaker.",
       labelNames: ["destination", "breaker"],
+    }),
+    tcpConnections: registry.counter({
+      name: "remora_tcp_connections_total",
+      help: "Tunnelled and opaque TCP connections, by direction, destination and result of opening them.",
+      labelNames: ["direction", "destination", "result"],
+    }),
+    tcpBytes: registry.counter({
+      name: "remora_tcp_bytes_total",
+      help: "Bytes through tunnels and opaque TCP, by direction, destination and flow (sent by the connecting side, or received by it).",
+      labelNames: ["direction", "destination", "flow"],
+    }),
+    tcpActive: registry.gauge({
+      name: "remora_tcp_active_connections",
+      help: "Tunnelled and opaque TCP connections open now, by direction and destination.",
+      labelNames: ["direction", "destination"],
+    }),
+    grpcResponses: registry.counter({
+      name: "remora_grpc_responses_total",
+      help: "gRPC responses, by direction, destination and grpc-status (from the head or the trailers).",
+      labelNames: ["direction", "destination", "grpc_status"],
     }),
   };
 }

@@ -247,6 +247,15 @@ type AnyFamily = Counter<string> | Gauge<string> | Histogram<string>;
 /** Holds metric families in registration order; one registry per sidecar. */
 export class Registry {
   private readonly families = new Map<string, AnyFamily>();
+  private readonly collectors: (() => void)[] = [];
+
+  /**
+   * Runs `collect` before every expose() and snapshot(), for gauges read at scrape time
+   * (process memory) rather than kept up to date on the request path.
+   */
+  onCollect(collect: () => void): void {
+    this.collectors.push(collect);
+  }
 
   counter<L extends string = never>(options: MetricOptions<L>): Counter<L> {
     return this.add(new Counter<L>(options));
@@ -274,6 +283,7 @@ export class Registry {
 
   /** Prometheus text exposition 0.0.4 (serve it with CONTENT_TYPE); each family contiguous, ending in "\n". */
   expose(): string {
+    for (const collect of this.collectors) collect();
     let out = "";
     for (const f of this.families.values()) out += f.expose();
     return out;
@@ -281,6 +291,7 @@ export class Registry {
 
   /** Every family and series as plain data, JSON-serialisable (the +Inf bucket is `count`). */
   snapshot(): MetricSnapshot[] {
+    for (const collect of this.collectors) collect();
     return [...this.families.values()].map((f) => f.snapshot());
   }
 }

@@ -2,6 +2,8 @@
 // can send it again; a larger one will stream through once (see ../body.ts).
 
 import { prepareBody } from "../body.ts";
+import { ReplayableBody } from "../replay-body.ts";
+import { isGrpc } from "../retry/grpc.ts";
 import type { Stage } from "./context.ts";
 import { destinationOf } from "./context.ts";
 import { localReply } from "./local-reply.ts";
@@ -9,6 +11,12 @@ import { localReply } from "./local-reply.ts";
 export function bufferBody(): Stage {
   return (next) => async (req, ctx) => {
     const limit = destinationOf(ctx).policy.route.retryBufferBytes;
+    // An h2 stream (gRPC streaming above all) must flow before it ends: it is teed, not
+    // read up front; it stays replayable while it fits the same limit.
+    if (req.body !== null && (req.headers.get("remora-proto") === "h2" || isGrpc(req.headers))) {
+      ctx.body = { kind: "teed", replay: new ReplayableBody(req.body, limit) };
+      return next(req, ctx);
+    }
     try {
       ctx.body = await prepareBody(req, limit);
     } catch (e) {

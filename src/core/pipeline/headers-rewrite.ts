@@ -6,6 +6,7 @@ import type { HeaderEdits, PathRewrite, RequestMatch } from "../policy/types.ts"
 import type { Stage } from "./context.ts";
 import { routedOf } from "./match.ts";
 import { forwardRequest } from "../forward-request.ts";
+import { carryTrailers } from "../trailers.ts";
 
 export function editHeaders(headers: Headers, edits: HeaderEdits): void {
   for (const name of edits.remove) headers.delete(name);
@@ -46,6 +47,6 @@ export function headersRewrite(): Stage {
     // A fetch Response's headers may be immutable: answer with a copy.
     const headers = new Headers(res.headers);
     editHeaders(headers, rule.responseHeaders);
-    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+    return carryTrailers(res, new Response(res.body, { status: res.status, statusText: res.statusText, headers }));
   };
 }

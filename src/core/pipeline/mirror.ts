@@ -24,7 +24,8 @@ export function mirror(
   return (next) => (req, ctx) => {
     const policy = routedOf(ctx)?.rule.mirror;
     // A body too large to buffer streams once, to the real destination only (Envoy's retry_or_shadow_abandoned).
-    if (policy !== undefined && ctx.body.kind !== "streamed" && chance(policy.percent, deps.random)) {
+    // A teed body has one reader at a time, and the real attempt is it.
+    if (policy !== undefined && ctx.body.kind !== "streamed" && ctx.body.kind !== "teed" && chance(policy.percent, deps.random)) {
       const target = lookup(policy.destination);
       const base = { requestId: ctx.requestId, destination: ctx.destinationName ?? "", mirror: policy.destination };
       const failed = (message: string, endpoint?: string): void =>

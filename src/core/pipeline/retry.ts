@@ -6,6 +6,7 @@ import type { Clock, Random } from "../clock.ts";
 import type { EventSink } from "../events.ts";
 import { backoffMs } from "../retry/backoff.ts";
 import { isRetriable } from "../retry/classify.ts";
+import { grpcStatusOf } from "../retry/grpc.ts";
 import { type AttemptOutcome, describeOutcome } from "../retry/outcome.ts";
 import { anySignal, discardResponse } from "../retry/signals.ts";
 import { UpstreamError } from "../upstream.ts";
@@ -40,7 +41,10 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
         if (!(e instanceof UpstreamError)) throw e;
         failure = e;
       }
-      const outcome: AttemptOutcome = res !== undefined ? { kind: "status", status: res.status } : { kind: failure?.kind ?? "reset" };
+      const grpcStatus = res !== undefined ? grpcStatusOf(res.headers) : undefined;
+      const outcome: AttemptOutcome = res !== undefined
+        ? { kind: "status", status: res.status, ...(grpcStatus !== undefined ? { grpcStatus } : {}) }
+        : { kind: failure?.kind ?? "reset" };
       const retriable = isRetriable(outcome, policy);
       if (res !== undefined && !retriable) return res;
 
@@ -59,8 +63,11 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
         if (res !== undefined) discardResponse(res);
         throw stop.reason;
       }
+      // A teed body (HTTP/2, gRPC) that outgrew the buffer while streaming can no longer be replayed.
+      const abandoned = retriable && attempt < maxAttempts && ctx.body.kind === "teed" && !ctx.body.replay.replayable;
+      if (abandoned && ctx.body.kind === "teed") emit({ type: "retry-abandoned", ...base, reason: ctx.body.replay.reason });
       // The budget is asked last, so only a retry that would otherwise be sent spends it.
-      if (!retriable || attempt >= maxAttempts || !withdrawRetry(ctx, attempt + 1)) {
+      if (!retriable || abandoned || attempt >= maxAttempts || !withdrawRetry(ctx, attempt + 1)) {
         if (res !== undefined) return res;
         return upstreamFailureReply(outcome.kind === "status" ? "reset" : outcome.kind, ctx.endpoint?.address ?? "", failure?.message ?? "");
       }
@@ -75,5 +82,6 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
 /** "endpoint answered 503", plus the reason when the peer sidecar reported its app's failure. */
 function answered(res: Response | undefined): string {
   const why = res?.headers.get("x-remora-upstream-failure");
-  return `endpoint answered ${res?.status}${why ? `: its app failed (${why})` : ""}`;
+  const grpc = res?.headers.get("grpc-status");
+  return `endpoint answered ${res?.status}${grpc !== null && grpc !== undefined ? ` grpc-status ${grpc}` : ""}${why ? `: its app failed (${why})` : ""}`;
 }

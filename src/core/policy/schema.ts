@@ -112,6 +112,11 @@ export const RETRY_ON_VALUES = [
   "refused-stream",
   "retriable-4xx",
   "retriable-status-codes",
+  "cancelled",
+  "deadline-exceeded",
+  "internal",
+  "resource-exhausted",
+  "unavailable",
 ] as const satisfies readonly RetryOn[];
 
 export const TLS_MODES = ["ISTIO_MUTUAL", "MUTUAL", "SIMPLE", "DISABLE"] as const satisfies readonly TlsModeText[];

@@ -10,7 +10,13 @@ export type RetryOn =
   | "reset"
   | "refused-stream"
   | "retriable-4xx"
-  | "retriable-status-codes";
+  | "retriable-status-codes"
+  // gRPC conditions (Envoy's x-envoy-retry-grpc-on), read from grpc-status in the response head.
+  | "cancelled"
+  | "deadline-exceeded"
+  | "internal"
+  | "resource-exhausted"
+  | "unavailable";
 
 export interface RetryPolicy {
   retryOn: ReadonlySet<RetryOn>;

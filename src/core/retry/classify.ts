@@ -4,6 +4,7 @@
 
 import type { RetryOn, RetryPolicy } from "../policy/types.ts";
 import type { AttemptOutcome } from "./outcome.ts";
+import { grpcRetryCondition } from "./grpc.ts";
 
 const GATEWAY_ERRORS: ReadonlySet<number> = new Set([502, 503, 504]);
 /** Envoy's only "retriable 4xx": 409 Conflict. */
@@ -32,5 +33,8 @@ export function isRetriable(outcome: AttemptOutcome, policy: RetryPolicy): boole
   if (on.has("gateway-error") && GATEWAY_ERRORS.has(status)) return true;
   if (on.has("retriable-4xx") && status === RETRIABLE_4XX) return true;
   if (on.has("retriable-status-codes") && policy.retriableStatusCodes.includes(status)) return true;
+  // Envoy's x-envoy-retry-grpc-on reads grpc-status from the response headers only.
+  const grpc = outcome.grpcStatus === undefined ? undefined : grpcRetryCondition(outcome.grpcStatus);
+  if (grpc !== undefined && on.has(grpc)) return true;
   return false;
 }

@@ -3,8 +3,12 @@
 
 import type { UpstreamErrorKind } from "../upstream.ts";
 
-export type AttemptOutcome = { readonly kind: "status"; readonly status: number } | { readonly kind: UpstreamErrorKind };
+export type AttemptOutcome =
+  /** `grpcStatus`: the grpc-status of the response head (a trailers-only gRPC answer), if any. */
+  | { readonly kind: "status"; readonly status: number; readonly grpcStatus?: number }
+  | { readonly kind: UpstreamErrorKind };
 
 export function describeOutcome(outcome: AttemptOutcome): string {
-  return outcome.kind === "status" ? `status ${outcome.status}` : outcome.kind;
+  if (outcome.kind !== "status") return outcome.kind;
+  return outcome.grpcStatus === undefined ? `status ${outcome.status}` : `status ${outcome.status} grpc-status ${outcome.grpcStatus}`;
 }

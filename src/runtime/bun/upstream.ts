@@ -11,6 +11,7 @@ import { openConnection, type OpenedConnection } from "./open.ts";
 import { RequestBodyFailed, requestHead, writeBody } from "./http1-request.ts";
 import { BufferedReader, MalformedResponse, bodyStream, readHead, responseInit } from "./http1-response.ts";
 import { createPool, type Pooled } from "./pool.ts";
+import { createH2Upstream, wantsH2, type H2Upstream } from "../node/h2-upstream.ts";
 
 export interface BunUpstreamOptions extends UpstreamFactoryOptions {
   /** TCP connect plus TLS handshake plus peer verification, per new connection (Istio's connectTimeout default: 10 s). */
@@ -56,7 +57,17 @@ export function createUpstream(options: BunUpstreamOptions): MeshUpstream {
     return pool.adopt(key, opened);
   }
 
+  // Requests that arrived over HTTP/2 leave over HTTP/2 on Bun's node:http2 (docs/runtimes.md).
+  let h2: H2Upstream | undefined;
+  const h2Upstream = () => (h2 ??= createH2Upstream({
+    material: options.material,
+    verifyPeer: options.verifyPeer,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    connectTimeoutMs,
+  }));
+
   async function send(req: Request, endpoint: Endpoint, opts: UpstreamOptions): Promise<Response> {
+    if (wantsH2(req)) return h2Upstream().send(req, endpoint, opts);
     if (opts.signal.aborted) throw abortError(opts.signal, endpoint.address);
     // A pool per identity too, so a connection verified for one SPIFFE ID is never reused
     // for a request that expects another at the same address.
@@ -79,10 +90,12 @@ export function createUpstream(options: BunUpstreamOptions): MeshUpstream {
     send,
     reloadTls() {
       pool.retire();
+      h2?.reloadTls();
       material = undefined;
     },
     close() {
       pool.close();
+      h2?.close();
     },
   };
 }

@@ -1,6 +1,7 @@
 // Deno listeners: plain HTTP on Deno.serve; TLS listeners on the node adapter's node:tls
 // acceptor, because Deno.serve and Deno.listenTls cannot request a client certificate at
-// all (docs/runtimes.md).
+// all, and plain listeners with `streams` on the node adapter too, because Deno.serve
+// never shows the raw socket that detection, tunnels and opaque TCP need (docs/runtimes.md).
 
 import { RemoraError } from "../../core/errors.ts";
 import type { ConnInfo, Listener, ServeOptions } from "../types.ts";
@@ -15,6 +16,7 @@ const DEFAULT_GRACE_MS = 5_000;
 
 export async function serve(options: ServeOptions): Promise<Listener> {
   if (options.tls && options.tls.mode !== "DISABLE") return nodeServe(options);
+  if (options.streams) return nodeServe(options);
   return servePlain(options);
 }
 

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { hopByHopNames } from "./hop-by-hop.ts";
 
 /** The request's headers minus hop-by-hop ones, with Host set to the original authority (e.g. "payments"). */
-export function outgoingHeaders(headers: Headers, authority: string): OutgoingHttpHeaders {
+export function outgoingHeaders(headers: Headers, authority: string, hasBody = false): OutgoingHttpHeaders {
   const drop = hopByHopNames(headers.get("connection"));
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of headers) {
@@ -15,6 +15,11 @@ export function outgoingHeaders(headers: Headers, authority: string): OutgoingHt
     out[name] = prior === undefined ? value : [...(Array.isArray(prior) ? prior : [prior]), value];
   }
   out.host = authority;
+  // node:http chunks a body of unknown length by itself only for methods other than GET,
+  // HEAD, DELETE, OPTIONS, TRACE and CONNECT; for those it writes the body unframed after the
+  // head, and the next hop reads it as another request (request smuggling, found by the
+  // listener fuzzer). Saying so explicitly frames it for every method.
+  if (hasBody && out["content-length"] === undefined) out["transfer-encoding"] = "chunked";
   return out;
 }
 

@@ -1,15 +1,21 @@
 // Inbound listeners: plain HTTP, mTLS (STRICT) and both on one port (PERMISSIVE, told
-// apart by the first byte), each turning requests into web Requests for the handler.
+// apart by the first byte), each turning requests into web Requests for the handler. With
+// `streams`, a plaintext listener detects the protocol from the first bytes
+// (src/core/protocol/detect.ts) and hands tunnels and opaque TCP to the sidecar.
 
 import http from "node:http";
 import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { RemoraError } from "../../core/errors.ts";
-import type { ConnInfo, LimitReason, Listener, ServeOptions } from "../types.ts";
+import type { ConnInfo, LimitReason, Listener, ListenerLimits, ServeOptions } from "../types.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 import { BadRequestTarget, toWebRequest, writeWebResponse, type BodyLimits } from "./server-bridge.ts";
 import { LIMIT_STATUS, limitMessage, rawRejection, resolveLimits } from "../limits.ts";
 import { createTlsAcceptor, remoteOf, type TlsAcceptor } from "./tls-acceptor.ts";
+import { detectProtocol, type DetectedProtocol } from "../../core/protocol/detect.ts";
+import { closingResponse } from "../../core/protocol/http1-head.ts";
+import { toTunnelRequest } from "./tunnel-request.ts";
+import { acceptH2c } from "./h2-serve.ts";
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 /** Well above our upstream's 4 s idle timeout, so callers close idle connections first (no keep-alive race). */
@@ -17,6 +23,14 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** A PERMISSIVE connection that sends nothing is dropped after this long. */
 const FIRST_BYTE_TIMEOUT_MS = 30_000;
 const DEFAULT_GRACE_MS = 5_000;
+/**
+ * How long a plaintext connection may stay silent before it is taken for a server-speaks-
+ * first protocol (docs/protocols.md). Istio waits 100 ms, which misroutes a client on a
+ * loaded machine; Linkerd waits 10 s, which stalls every MySQL or SMTP session that long
+ * when its port is not in opaque_ports. 1 s is long enough for any client that speaks
+ * first and short enough to be a tolerable first-connect delay for one that does not.
+ */
+export const DEFAULT_DETECT_TIMEOUT_MS = 1_000;
 
 export async function serve(options: ServeOptions): Promise<Listener> {
   const { host, port } = parseHostPort(options.listen, "listen address");
@@ -34,7 +48,10 @@ export async function serve(options: ServeOptions): Promise<Listener> {
 
   // One HTTP server parses requests from plaintext sockets and from the TLS acceptor's
   // secure sockets alike; the acceptor's verdict tells them apart.
+  /** Sniffed sockets whose first request head has not arrived yet (see firstHeadTimeout). */
+  const awaitingHead = new WeakMap<net.Socket, ReturnType<typeof setTimeout>>();
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    clearTimeout(awaitingHead.get(req.socket));
     handle(req, res).catch(() => res.destroy());
   };
   const httpServer = http.createServer({
@@ -64,7 +81,16 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     : undefined;
 
   const permissive = tlsOptions?.mode === "PERMISSIVE";
-  const listening: net.Server = permissive ? net.createServer(sniff) : (acceptor?.server ?? httpServer);
+  const streams = options.streams;
+  // Detection runs on PERMISSIVE ports (TLS or not) and on plaintext ports with streams.
+  const sniffing = permissive || (streams !== undefined && !tlsOptions);
+  // allowHalfOpen: a tunnel passes a client's FIN on and keeps answering (src/sidecar/pipe.ts);
+  // node:http copes with it, being a half-open server itself.
+  const listening: net.Server = sniffing ? net.createServer({ allowHalfOpen: streams !== undefined }) : (acceptor?.server ?? httpServer);
+  if (streams?.tunnel) {
+    httpServer.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void tunnel("connect", req, socket, head));
+    httpServer.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void tunnel("upgrade", req, socket, head));
+  }
   listening.on("connection", (socket: net.Socket) => {
     // http.Server turns Nagle off for the sockets it accepts itself, not for the ones handed
     // to it; without this a small response can wait for the peer's delayed ACK (~40 ms).
@@ -75,13 +101,14 @@ export async function serve(options: ServeOptions): Promise<Listener> {
       socket.on("error", () => {});
       reject("connections", remoteOf(socket));
       // A plaintext listener can say why; on a TLS or PERMISSIVE port no HTTP can be spoken yet.
-      if (listening === httpServer) socket.end(rawRejection("connections", limits));
+      if (!tlsOptions) socket.end(rawRejection("connections", limits));
       else socket.destroy();
       return;
     }
     sockets.add(socket);
     remotes.set(socket, remoteOf(socket));
     socket.once("close", () => sockets.delete(socket));
+    if (sniffing) sniff(socket);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -98,21 +125,118 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   if (listening !== httpServer) adoptListening(httpServer, listening);
 
   // PERMISSIVE: a TLS ClientHello starts with a handshake record (0x16); anything else is
-  // taken for plaintext HTTP. The peeked bytes go back into the socket for the real server.
+  // plaintext. With streams, plaintext is told apart further from its first bytes. The
+  // peeked bytes go back into the socket for the server that takes it.
   function sniff(socket: net.Socket): void {
     socket.on("error", () => {}); // the owning server adds its own handler once it takes over
-    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
-    socket.once("data", (chunk: Buffer) => {
+    const detectMs = streams?.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS;
+    // A port in opaque_ports: no detection, the connection is opaque at once.
+    if (streams && !permissive && detectMs <= 0) return void toOpaque(socket, new Uint8Array(0));
+    let seen: Uint8Array = new Uint8Array(0);
+    const onData = (chunk: Buffer) => {
+      seen = seen.length === 0 ? new Uint8Array(chunk) : concat(seen, chunk);
+      const verdict: DetectedProtocol | "mtls" | undefined = permissive && seen[0] === TLS_HANDSHAKE_RECORD && acceptor
+        ? "mtls"
+        : streams ? detectProtocol(seen) : "http1";
+      if (verdict === undefined) return; // a prefix of something known: read on (bounded: 24 bytes)
+      socket.off("data", onData);
       socket.setTimeout(0);
       socket.pause();
-      socket.unshift(chunk);
-      if (chunk[0] === TLS_HANDSHAKE_RECORD && acceptor) {
-        acceptor.server.emit("connection", socket); // TLSSocket replays the buffered bytes itself
-      } else {
-        httpServer.emit("connection", socket);
-        socket.resume();
-      }
+      dispatch(socket, verdict, seen);
+    };
+    // Silence: a server-speaks-first protocol when streams can take it; otherwise a dead client.
+    socket.setTimeout(streams?.opaque ? detectMs : FIRST_BYTE_TIMEOUT_MS, () => {
+      socket.off("data", onData);
+      socket.setTimeout(0);
+      if (streams?.opaque) toOpaque(socket, seen);
+      else socket.destroy();
     });
+    socket.on("data", onData);
+  }
+
+  function dispatch(socket: net.Socket, verdict: DetectedProtocol | "mtls", seen: Uint8Array): void {
+    if (verdict === "mtls") {
+      socket.unshift(seen);
+      acceptor!.server.emit("connection", socket); // TLSSocket replays the buffered bytes itself
+    } else if (verdict === "http1") {
+      socket.unshift(seen);
+      httpServer.emit("connection", socket);
+      firstHeadTimeout(socket);
+      socket.resume();
+    } else if (verdict === "h2") {
+      toH2(socket, seen);
+    } else {
+      toOpaque(socket, seen);
+    }
+  }
+
+  /**
+   * Bun's node:http enforces headersTimeout only on sockets it accepted itself, not on ones
+   * handed to it, so a sniffed connection's first request head is timed here too (a client
+   * that sends "GET " and stalls is a slowloris). Whichever of the two fires first answers.
+   */
+  function firstHeadTimeout(socket: net.Socket): void {
+    const timer = setTimeout(() => {
+      if (rejected.has(socket) || socket.destroyed || !socket.writable) return;
+      rejected.add(socket);
+      reject("headers_timeout", remoteOf(socket));
+      socket.end(rawRejection("headers_timeout", limits));
+      socket.destroySoon?.();
+    }, limits.requestHeadersTimeoutMs);
+    awaitingHead.set(socket, timer);
+    socket.once("close", () => clearTimeout(timer));
+  }
+
+  /** The socket goes to streams.opaque paused, with what detection read as `head`; without a handler it is closed. */
+  function toOpaque(socket: net.Socket, head: Uint8Array): void {
+    if (!streams?.opaque || closing) return void socket.destroy();
+    socket.pause();
+    streams.opaque(socket, head, plainInfo(socket));
+  }
+
+  function toH2(socket: net.Socket, head: Uint8Array): void {
+    if (!streams?.h2) {
+      // RFC 9113 §3.4: a server that does not speak h2 may just close; a sentence helps the operator.
+      reject("bad_request", remoteOf(socket));
+      socket.end(closingResponse(505, "HTTP Version Not Supported", "remora: HTTP/2 prior knowledge is not enabled on this listener\n"));
+      return;
+    }
+    acceptH2c(socket, head, options.handler, plainInfo(socket), authority, limits, options.onRejected);
+  }
+
+  function plainInfo(socket: net.Socket): ConnInfo {
+    return { remoteAddress: socket.remoteAddress ?? "", remotePort: socket.remotePort ?? 0, mtls: false };
+  }
+
+  /** HTTP/1.1 CONNECT and Upgrade: the caller's identity settled as for requests, then the socket is the handler's. */
+  async function tunnel(kind: "connect" | "upgrade", req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    socket.on("error", () => {});
+    clearTimeout(awaitingHead.get(socket));
+    // A TLS socket inherits allowHalfOpen false from the tls.Server; a tunnel needs half-close.
+    socket.allowHalfOpen = true;
+    const verdict = acceptor?.verdictOf(socket);
+    if (!verdict && (socket as TLSSocket).encrypted) return void socket.destroy();
+    let peerIdentity: string | undefined;
+    try {
+      peerIdentity = verdict ? await verdict : undefined;
+    } catch {
+      return void socket.destroy(); // refused and reported by the acceptor
+    }
+    if (closing) return void socket.end(closingResponse(503, "Service Unavailable", "remora: listener is draining\n"));
+    const info: ConnInfo = {
+      remoteAddress: socket.remoteAddress ?? "",
+      remotePort: socket.remotePort ?? 0,
+      mtls: peerIdentity !== undefined,
+      ...(peerIdentity !== undefined ? { peerIdentity } : {}),
+    };
+    let t;
+    try {
+      t = toTunnelRequest(kind, req, socket, head, info, verdict ? "https" : "http", authority);
+    } catch {
+      reject("bad_request", remoteOf(socket));
+      return void socket.end(closingResponse(400, "Bad Request", `remora: ${kind === "connect" ? "CONNECT target" : "request target"} "${req.url}" is not host:port\n`));
+    }
+    streams!.tunnel!(t);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -240,6 +364,13 @@ function stopAdopted(httpServer: http.Server): void {
   // Clears the connection-checking interval "listening" started; the server has no socket
   // of its own, so the ERR_SERVER_NOT_RUNNING its callback gets is expected.
   httpServer.close(() => {});
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** Why a listen failed, in words (shared with the Bun and Deno adapters' native listeners). */

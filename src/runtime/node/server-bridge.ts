@@ -21,6 +21,14 @@ export interface BodyLimits {
  * proxy) are taken as they are, and RFC 9112 §3.2.2 says they win over Host.
  */
 export function toWebRequest(req: IncomingMessage, scheme: "http" | "https", fallbackAuthority: string, signal: AbortSignal, limits?: BodyLimits): Request {
+  // llhttp reads a request line without a version ("GET /x") as HTTP/0.9 and still parses
+  // header fields and a body after it; RFC 9112 §3 requires the version (found by fuzzing).
+  if (req.httpVersionMajor < 1) throw new BadRequestTarget("request line has no HTTP version; send METHOD TARGET HTTP/1.1");
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than one, gets a 400
+  // (node:http runs with requireHostHeader off and keeps only the first Host line).
+  const hosts = req.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === "host").length;
+  if (hosts > 1) throw new BadRequestTarget(`request has ${hosts} Host header fields; send exactly one`);
+  if (hosts === 0 && req.httpVersionMinor >= 1) throw new BadRequestTarget("HTTP/1.1 request has no Host header; send one naming the destination");
   const target = req.url ?? "/";
   let url: string;
   if (/^https?:\/\//i.test(target)) url = target;
@@ -34,9 +42,15 @@ export function toWebRequest(req: IncomingMessage, scheme: "http" | "https", fal
   // RFC 9112 §6.3: without Transfer-Encoding or a non-zero Content-Length there is no body.
   const method = req.method ?? "GET";
   const length = req.headers["content-length"];
-  const hasBody = method !== "GET" && method !== "HEAD" &&
-    (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0"));
-  const body = hasBody ? bodyStream(req, limits) : null;
+  const framed = req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+  // A web Request cannot carry a GET or HEAD body. Forwarding the head alone would send its
+  // Content-Length with no body and leave the body unread on the client's connection (the
+  // listener fuzzer found both: the upstream waits for bytes that never come, and the
+  // client's next pipelined request stalls), so such a request is refused instead.
+  if (framed && (method === "GET" || method === "HEAD")) {
+    throw new BadRequestTarget(`a ${method} request with a body (Content-Length or Transfer-Encoding) cannot be forwarded; send the body with POST or drop it`);
+  }
+  const body = framed ? bodyStream(req, limits) : null;
   return new Request(url, { method, headers, body, signal, duplex: "half" } as RequestInit);
 }
 

@@ -33,6 +33,11 @@ export function createTlsAcceptor(
   remoteOfRaw: (raw: net.Socket) => string | undefined,
   /** Raw sockets the listener closed itself (connection limit): not refused handshakes. */
   dropped: (raw: net.Socket) => boolean = () => false,
+  /**
+   * With this, "h2" is offered by ALPN (before "http/1.1", RFC 7301 server preference) and
+   * connections that pick it go here instead of to the HTTP/1.1 server (h2-serve.ts h2OverTls).
+   */
+  h2?: (socket: tls.TLSSocket, verdict: Promise<string | undefined>) => void,
 ): TlsAcceptor {
   const optional = options.clientCert === "request";
   const refuse = (reason: string, remote: string, kind: TlsRefusal) => options.onRefused?.(reason, remote, kind);
@@ -41,7 +46,13 @@ export function createTlsAcceptor(
   // With "require", rejectUnauthorized makes the TLS library drop a client without a
   // certificate, or with one outside the bundle, before any HTTP byte is read. With
   // "request" the handshake completes either way and the check below does the refusing.
-  const server = tls.createServer({ ...contextOptions(options.material()), requestCert: true, rejectUnauthorized: !optional });
+  const server = tls.createServer({
+    ...contextOptions(options.material()),
+    requestCert: true,
+    rejectUnauthorized: !optional,
+    // Without h2 no ALPN is offered at all, exactly as before: clients fall back to HTTP/1.1.
+    ...(h2 ? { ALPNProtocols: ["h2", "http/1.1"] } : {}),
+  });
 
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     const remote = remoteOf(socket);
@@ -63,7 +74,8 @@ export function createTlsAcceptor(
       const kind = err instanceof Refusal ? err.kind : "handshake";
       refuse(`mTLS client ${remote} refused: ${err instanceof Error ? err.message : String(err)}`, remote, kind);
     });
-    httpServer.emit("connection", socket);
+    if (h2 && socket.alpnProtocol === "h2") h2(socket, verdict);
+    else httpServer.emit("connection", socket);
   });
 
   server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {

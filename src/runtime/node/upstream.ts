@@ -10,6 +10,7 @@ import { parseHostPort } from "./address.ts";
 import { connectionFacts, openConnection, type ConnectTarget } from "./connect.ts";
 import { outgoingHeaders, toWebResponse } from "./outgoing.ts";
 import { abortError, exchangeError } from "./upstream-errors.ts";
+import { createH2Upstream, wantsH2, type H2Upstream } from "./h2-upstream.ts";
 
 export interface NodeUpstreamOptions extends UpstreamFactoryOptions {
   /** TCP connect plus TLS handshake plus peer verification, per new connection (Istio's connectTimeout default: 10 s). */
@@ -89,7 +90,12 @@ export function createUpstream(options: NodeUpstreamOptions): MeshUpstream {
     agents.clear();
   }
 
+  // Requests that arrived over HTTP/2 leave over HTTP/2 (h2-upstream.ts); the rest take HTTP/1.1 as always.
+  let h2: H2Upstream | undefined;
+  const h2Upstream = () => (h2 ??= createH2Upstream({ material: options.material, verifyPeer: options.verifyPeer, idleTimeoutMs, connectTimeoutMs }));
+
   async function send(req: Request, endpoint: Endpoint, opts: UpstreamOptions): Promise<Response> {
+    if (wantsH2(req)) return h2Upstream().send(req, endpoint, opts);
     if (opts.signal.aborted) throw abortError(opts.signal, endpoint.address);
     const target = targetFor(opts.tls, endpoint);
     try {
@@ -109,12 +115,14 @@ export function createUpstream(options: NodeUpstreamOptions): MeshUpstream {
     send,
     reloadTls() {
       retireAgents();
+      h2?.reloadTls();
       contexts = undefined;
       material = undefined;
     },
     close() {
       for (const agent of agents.values()) agent.destroy();
       agents.clear();
+      h2?.close();
     },
   };
 }
@@ -146,7 +154,7 @@ function exchange(req: Request, target: ConnectTarget, via: Via, opts: UpstreamO
       port,
       method: req.method,
       path: url.pathname + url.search,
-      headers: outgoingHeaders(req.headers, url.host),
+      headers: outgoingHeaders(req.headers, url.host, req.body !== null),
       setHost: false,
       ...via,
     });

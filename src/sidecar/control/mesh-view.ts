@@ -27,3 +27,10 @@ export function patchMesh(mesh: MeshSettings, update: DestinationUpdate): MeshSe
     ...(Object.keys(services).length === 0 ? {} : { services }),
   };
 }
+
+/** How many destinations a config holds (admin /config): any name with endpoints, a policy or a VIP. */
+export function heldDestinations(mesh: Pick<MeshSettings, "policies" | "endpoints" | "services">): number {
+  const names = new Set([...Object.keys(mesh.endpoints), ...Object.keys(mesh.services ?? {})].map(logicalName));
+  for (const p of mesh.policies) names.add(logicalName(p.route.destination));
+  return names.size;
+}

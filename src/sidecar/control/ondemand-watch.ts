@@ -1,11 +1,14 @@
 // The on-demand config watch (`POST /v2/config`): long-polls with the destinations held and
 // their versions, applies what changed one destination at a time, and ACKs or NACKs. A new
-// name (the app called it) cancels the poll in flight so the next one carries it at once.
+// name (the app called it) cancels the poll in flight so the next one carries it at once;
+// a name unused past its idle limit leaves the config before the next poll stops naming it.
 
 import type { ControlRequestOptions, ControlResponse, ControlTarget } from "../control-client.ts";
 import type { Logger } from "../logger.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import { parseAnswer } from "./destinations.ts";
+import type { Policy } from "../../core/policy/types.ts";
+import { logicalName } from "../../core/router.ts";
 
 export interface OnDemandWatchDeps {
   call(method: string, path: string, body: unknown, options: ControlRequestOptions): Promise<ControlResponse>;
@@ -24,7 +27,18 @@ export async function onDemandWatchLoop(d: OnDemandWatchDeps, target: ControlTar
   const apply = target.applyDestinations?.bind(target);
   if (apply === undefined) throw new Error("onDemandWatchLoop: the target cannot apply per-destination updates");
   let authorization = "";
+  let version: string | undefined;
   for (let attempt = 0; ; ) {
+    const unused = d.subscriptions.expire();
+    if (unused.length > 0 && version !== undefined) {
+      // Stale endpoints are worse than none: an unwatched destination is rediscovered on its next request.
+      try {
+        apply({ version, set: {}, remove: unused });
+        d.log.info({ destinations: unused }, "stopped watching destinations the app no longer calls");
+      } catch (e) {
+        d.log.error({ destinations: unused, error: (e as Error)?.message ?? String(e) }, "could not drop unused destinations");
+      }
+    }
     const resubscribe = new AbortController();
     d.subscriptions.onSubscribe(() => resubscribe.abort());
     let res: ControlResponse;
@@ -57,6 +71,7 @@ export async function onDemandWatchLoop(d: OnDemandWatchDeps, target: ControlTar
     }
     const rejected = { ...answer.rejected };
     const { update } = answer;
+    version = answer.version;
     // Applied even when empty (an answer with only the authorization): it marks the sidecar configured.
     try {
       apply(update);
@@ -71,9 +86,15 @@ export async function onDemandWatchLoop(d: OnDemandWatchDeps, target: ControlTar
       else rejected["authorization"] = a.error;
     }
     d.subscriptions.answered(answer.seen, rejected);
+    // A mirror's destination gets no request of its own to discover it: watch it with its source.
+    for (const [name, dest] of Object.entries(update.set)) if (rejected[name] === undefined) d.subscriptions.references(name, mirrorTargets(dest.policy));
     const errors = Object.values(rejected);
     for (const [name, error] of Object.entries(rejected)) d.log.error({ version: answer.version, destination: name, error }, "config for a destination rejected; keeping its last good config");
     d.applied(answer.version);
     await d.ack(answer.version, errors.length === 0 ? undefined : errors.join("; "));
   }
+}
+
+function mirrorTargets(policy: Policy | undefined): string[] {
+  return [...new Set((policy?.route.rules ?? []).flatMap((r) => (r.mirror ? [logicalName(r.mirror.destination)] : [])))];
 }

@@ -14,6 +14,9 @@ export const CHAIN_INBOUND = "REMORA_INBOUND";
 export const CHAIN_IN_REDIRECT = "REMORA_IN_REDIRECT";
 export const CHAINS = [CHAIN_OUTPUT, CHAIN_REDIRECT, CHAIN_INBOUND, CHAIN_IN_REDIRECT] as const;
 
+/** The service VIP range (the control plane's, and the pods' route); opaque ports on it reach the sidecar's VIP listeners. */
+export const DEFAULT_VIP_CIDR = "240.240.0.0/16";
+
 /** Istio's ports: outbound listener 15001, inbound listener 15006. */
 export const DEFAULT_OUTBOUND_LISTENER_PORT = 15001;
 export const DEFAULT_INBOUND_LISTENER_PORT = 15006;
@@ -35,6 +38,15 @@ export interface RedirectOptions {
   excludeOutboundCidrs: string[];
   inboundListenerPort: number;
   outboundListenerPort: number;
+  /**
+   * Destination ports carried as opaque TCP (docs/protocols.md): connections to them on the
+   * VIP range are not redirected, so they reach the sidecar's listener bound to VIP:port
+   * through the local route init adds; the listener's address names the service.
+   */
+  opaquePorts: number[];
+  /** Ports never proxied, either way (Istio's excludeOutboundPorts / excludeInboundPorts). */
+  skipPorts: number[];
+  vipCidr: string;
 }
 
 /** The flags of `remora init` as typed, before validation. */
@@ -45,6 +57,9 @@ export interface RedirectFlags {
   "exclude-outbound-cidrs"?: string | undefined;
   "inbound-listener-port"?: string | undefined;
   "outbound-listener-port"?: string | undefined;
+  "opaque-ports"?: string | undefined;
+  "skip-ports"?: string | undefined;
+  "vip-cidr"?: string | undefined;
 }
 
 function invalid(message: string): never {
@@ -89,7 +104,19 @@ export function parseRedirectFlags(flags: RedirectFlags): RedirectOptions {
     if (p === inboundListenerPort || p === outboundListenerPort) invalid(`--inbound-ports includes ${p}, which is a sidecar listener port, not an app port`);
   }
   const cidrs = (flags["exclude-outbound-cidrs"] ?? "").split(",").filter((c) => c.trim() !== "");
+  const opaquePorts = portList("opaque-ports", flags["opaque-ports"]);
+  const skipPorts = portList("skip-ports", flags["skip-ports"]);
+  const both = opaquePorts.find((p) => skipPorts.includes(p));
+  if (both !== undefined) invalid(`--opaque-ports and --skip-ports both list port ${both}; a port is either proxied as opaque TCP or not proxied`);
+  for (const p of [...opaquePorts, ...skipPorts]) {
+    if (p === inboundListenerPort || p === outboundListenerPort) invalid(`--opaque-ports and --skip-ports may not list ${p}, a sidecar listener port`);
+  }
+  const skippedApp = inboundPorts.find((p) => skipPorts.includes(p));
+  if (skippedApp !== undefined) invalid(`--inbound-ports and --skip-ports both list port ${skippedApp}; drop it from one (skipped ports reach the app unproxied)`);
   return {
+    opaquePorts,
+    skipPorts,
+    vipCidr: ipv4Cidr("vip-cidr", flags["vip-cidr"] ?? DEFAULT_VIP_CIDR),
     proxyUid: Number(uidText),
     inboundPorts,
     outboundPorts: portList("outbound-ports", flags["outbound-ports"]),
@@ -110,6 +137,10 @@ export function chainRules(o: RedirectOptions): string[] {
     // Loopback: the sidecar's forward to the app, and anything the app talks to locally.
     `-A ${CHAIN_OUTPUT} -d 127.0.0.0/8 -j RETURN`,
     ...o.excludeOutboundCidrs.map((c) => `-A ${CHAIN_OUTPUT} -d ${c} -j RETURN`),
+    ...o.skipPorts.map((p) => `-A ${CHAIN_OUTPUT} -p tcp --dport ${p} -j RETURN`),
+    // Opaque ports on the VIP range stay as dialled: the local route delivers them to the
+    // sidecar's listener on VIP:port, whose address names the service (no SO_ORIGINAL_DST).
+    ...o.opaquePorts.map((p) => `-A ${CHAIN_OUTPUT} -d ${o.vipCidr} -p tcp --dport ${p} -j RETURN`),
   ];
   if (o.outboundPorts.length === 0) rules.push(`-A ${CHAIN_OUTPUT} -j ${CHAIN_REDIRECT}`);
   else rules.push(...o.outboundPorts.map((p) => `-A ${CHAIN_OUTPUT} -p tcp --dport ${p} -j ${CHAIN_REDIRECT}`));
