@@ -285,6 +285,10 @@ describe("mesh metrics", () => {
       "remora_rate_limited_total counter",
       "remora_retries_budget_exhausted_total counter",
       "remora_overflow_total counter",
+      "remora_tcp_connections_total counter",
+      "remora_tcp_bytes_total counter",
+      "remora_tcp_active_connections gauge",
+      "remora_grpc_responses_total counter",
     ]);
   });
 
