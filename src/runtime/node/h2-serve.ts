@@ -123,6 +123,8 @@ export function h2OverTls(
   authority: () => string,
   limits: ListenerLimits = DEFAULT_LIMITS,
   onRejected?: H2ServeOptions["onRejected"],
+  /** Each session served, so a draining listener can send it GOAWAY (drainH2Session). */
+  onSession?: (session: http2.ServerHttp2Session) => void,
 ): (socket: tls.TLSSocket, verdict: Promise<string | undefined>) => void {
   return (socket, verdict) => {
     verdict.then((peerIdentity) => {
@@ -137,6 +139,7 @@ export function h2OverTls(
       let served: http2.ServerHttp2Session | undefined;
       server.on("session", (session: http2.ServerHttp2Session) => {
         served = session;
+        onSession?.(session);
         serveH2Session(session, handler, info, "https", authority(), { limits, ...(onRejected ? { onRejected } : {}) });
       });
       endsWithPeer(socket, () => served);
@@ -147,10 +150,14 @@ export function h2OverTls(
 
 /**
  * A client that closed its side of the connection sends no more frames: the session is
- * over. Node's http2 notices by itself; Bun's leaves the socket in CLOSE_WAIT, which would
- * hold a draining listener open until its grace period ends.
+ * over. Node's and Deno's http2 notice by themselves; Bun's leaves the socket in
+ * CLOSE_WAIT, which would hold a draining listener open until its grace period ends.
+ * (Destroying the session this way on Deno 2.9 aborts the process: docs/runtimes.md.)
  */
+const CLOSES_ON_PEER_END = detectRuntime() !== "bun";
+
 function endsWithPeer(socket: net.Socket, session: () => http2.ServerHttp2Session | undefined): void {
+  if (CLOSES_ON_PEER_END) return;
   socket.once("end", () => {
     const s = session();
     if (s && !s.destroyed) s.destroy();

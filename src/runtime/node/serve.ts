@@ -4,6 +4,7 @@
 // (src/core/protocol/detect.ts) and hands tunnels and opaque TCP to the sidecar.
 
 import http from "node:http";
+import type http2 from "node:http2";
 import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { RemoraError } from "../../core/errors.ts";
@@ -15,7 +16,7 @@ import { createTlsAcceptor, remoteOf, type TlsAcceptor } from "./tls-acceptor.ts
 import { detectProtocol, type DetectedProtocol } from "../../core/protocol/detect.ts";
 import { closingResponse } from "../../core/protocol/http1-head.ts";
 import { toTunnelRequest } from "./tunnel-request.ts";
-import { acceptH2c } from "./h2-serve.ts";
+import { acceptH2c, drainH2Session, h2OverTls } from "./h2-serve.ts";
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 /** Well above our upstream's 4 s idle timeout, so callers close idle connections first (no keep-alive race). */
@@ -76,8 +77,20 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     socket.destroySoon?.();
   });
   const bodyLimits: BodyLimits = { maxBytes: limits.maxRequestBodyBytes, idleMs: limits.requestBodyIdleTimeoutMs, exceeded: new WeakMap() };
+  /** Live HTTP/2 sessions: a draining listener sends each a GOAWAY, or an idle h2 client would hold it open for the whole grace. */
+  const h2Sessions = new Set<http2.ServerHttp2Session>();
+  const track = (session: http2.ServerHttp2Session) => {
+    h2Sessions.add(session);
+    session.once("close", () => h2Sessions.delete(session));
+  };
   const acceptor: TlsAcceptor | undefined = tlsOptions
-    ? createTlsAcceptor(tlsOptions, httpServer, (raw) => remotes.get(raw), (raw) => dropped.has(raw))
+    ? createTlsAcceptor(
+        tlsOptions,
+        httpServer,
+        (raw) => remotes.get(raw),
+        (raw) => dropped.has(raw),
+        options.streams?.h2 ? h2OverTls(options.handler, () => authority, limits, options.onRejected, track) : undefined,
+      )
     : undefined;
 
   const permissive = tlsOptions?.mode === "PERMISSIVE";
@@ -201,7 +214,8 @@ export async function serve(options: ServeOptions): Promise<Listener> {
       socket.end(closingResponse(505, "HTTP Version Not Supported", "remora: HTTP/2 prior knowledge is not enabled on this listener\n"));
       return;
     }
-    acceptH2c(socket, head, options.handler, plainInfo(socket), authority, limits, options.onRejected);
+    const session = acceptH2c(socket, head, options.handler, plainInfo(socket), authority, limits, options.onRejected);
+    if (session) track(session);
   }
 
   function plainInfo(socket: net.Socket): ConnInfo {
@@ -343,6 +357,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
           resolve();
         });
         closeIdle();
+        for (const session of h2Sessions) drainH2Session(session);
       });
       return closed;
     },

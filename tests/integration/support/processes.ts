@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createServer, request, type Server } from "node:http";
 import { onJsonLines } from "../../../src/cli/json-lines.ts";
+import { stopChild } from "./signal.ts";
 
 export const REMORA = fileURLToPath(new URL("../../../bin/remora.js", import.meta.url));
 
@@ -71,13 +72,9 @@ export function startProxyWith(args: string[], timeoutMs = 15_000): Promise<Prox
 
 export { onJsonLines };
 
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((ok) => {
-    const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-    child.once("exit", () => (clearTimeout(t), ok()));
-    child.kill("SIGTERM");
-  });
+/** Stops by pid (support/signal.ts says why); a child already dead from a signal resolves at once. */
+async function stop(child: ChildProcess): Promise<void> {
+  await stopChild(child);
 }
 
 export interface TestApp {
