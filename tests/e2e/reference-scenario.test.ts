@@ -12,6 +12,7 @@ import { spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { alive, APP_UID, killGroup, NODE, PodNetwork, podsUnavailable, PROXY_UID, REMORA, runDir, sweepStale, type Exec, type Pod } from "./support/pods.ts";
+import { podSteps, until } from "./support/steps.ts";
 import { contains, readTcpFlows, walkTlsRecords } from "./support/pcap.ts";
 
 const PAYMENTS_APP = fileURLToPath(new URL("./apps/payments.ts", import.meta.url));
@@ -49,47 +50,12 @@ function pod(name: string): Pod {
   return net!.pod(name);
 }
 
-/** Starts a long-running process and resolves once a line it writes (stdout or stderr) satisfies `ready`. */
-function startLong(label: string, p: Pod | undefined, uid: number | undefined, cmd: string, args: string[], ready: (line: string) => boolean, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = net!.spawn(p, { ...(uid === undefined ? {} : { uid }), env }, cmd, args);
-  started.push(child);
-  const lines: string[] = [];
-  logs.set(label, lines);
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const settle = (error?: Error) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (error) reject(new Error(`${error.message}\n${lines.slice(-20).join("\n")}`));
-      else resolve(child);
-    };
-    const timer = setTimeout(() => settle(new Error(`${label} not ready in 30 s`)), 30_000);
-    const read = (stream: NodeJS.ReadableStream, prefix: string) => {
-      let buf = "";
-      stream.on("data", (c: Buffer) => {
-        buf += c;
-        let i: number;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          lines.push(prefix + line);
-          if (ready(line)) settle();
-        }
-      });
-    };
-    read(child.stdout!, "");
-    read(child.stderr!, "stderr: ");
-    child.once("exit", (code, signal) => settle(new Error(`${label} exited (${code ?? signal})`)));
-  });
-}
+const steps = podSteps({ net: () => net!, logs, started, controlPod: () => pod("cp"), controlUrl: () => controlUrl, dataDir: () => join(dir, "cp") });
+const { remora, admin } = steps;
+const startLong = (label: string, p: Pod | undefined, uid: number | undefined, cmd: string, args: string[], ready: (line: string) => boolean, env: Record<string, string> = {}) =>
+  steps.startLong({ label, pod: p, uid, cmd, args, ready, env });
 
-/** `remora ARGS` in the control-plane pod, as root, against the control plane. */
-async function remora(args: string[]): Promise<Exec> {
-  const r = await net!.exec(pod("cp"), {}, NODE, [REMORA, ...args, "--control", controlUrl, "--data", join(dir, "cp")]);
-  assert.equal(r.code, 0, `remora ${args.join(" ")}: ${r.stderr}`);
-  return r;
-}
+
 
 async function startApp(p: Pod, replica: string, mode: "ok" | "reset"): Promise<void> {
   await startLong(`app ${replica}`, p, APP_UID, NODE, [PAYMENTS_APP], (l) => l.startsWith("listening "), { REPLICA: replica, PORT: "8080", MODE: mode });
@@ -133,27 +99,12 @@ function reply(r: Exec): { status: number; body: string } {
   return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
 }
 
-/** The sidecar's admin API, read as root inside its pod (loopback is never redirected). */
-async function admin(p: Pod, path: string): Promise<string> {
-  const r = await net!.exec(p, {}, "curl", ["-sS", "--max-time", "5", `http://127.0.0.1:15000${path}`]);
-  assert.equal(r.code, 0, `admin ${path} in ${p.name}: ${r.stderr}`);
-  return r.stdout;
-}
 
 function metric(text: string, series: string): number {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
-async function until<T>(what: string, limitMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`${what} within ${limitMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 before(async () => {
   if (skip) return;

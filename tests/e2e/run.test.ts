@@ -10,6 +10,7 @@ import { spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { APP_UID, killGroup, NODE, PodNetwork, podsUnavailable, PROXY_UID, REMORA, runDir, sweepStale, type Exec, type Pod } from "./support/pods.ts";
+import { podSteps } from "./support/steps.ts";
 
 const PAYMENTS_APP = fileURLToPath(new URL("./apps/payments.ts", import.meta.url));
 const CONTROL_PORT = 15010;
@@ -34,35 +35,12 @@ function need(t: TestContext): PodNetwork | undefined {
 
 const pod = (name: string): Pod => net!.pod(name);
 
-function startLong(label: string, p: Pod, uid: number | undefined, cmd: string, args: string[], ready: (line: string) => boolean, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = net!.spawn(p, { ...(uid === undefined ? {} : { uid }), env }, cmd, args);
-  started.push(child);
-  const lines: string[] = [];
-  logs.set(label, lines);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label} not ready in 30 s\n${lines.slice(-20).join("\n")}`)), 30_000);
-    let buf = "";
-    const onData = (c: Buffer) => {
-      buf += c;
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        lines.push(line);
-        if (ready(line)) (clearTimeout(timer), resolve(child));
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => (clearTimeout(timer), reject(new Error(`${label} exited (${code})\n${lines.slice(-20).join("\n")}`))));
-  });
-}
+const steps = podSteps({ net: () => net!, logs, started, controlPod: () => pod("cp"), controlUrl: () => controlUrl, dataDir: () => join(dir, "cp") });
+const { remora } = steps;
+const startLong = (label: string, p: Pod | undefined, uid: number | undefined, cmd: string, args: string[], ready: (line: string) => boolean, env: Record<string, string> = {}) =>
+  steps.startLong({ label, pod: p, uid, cmd, args, ready, env });
 
-async function remora(args: string[]): Promise<Exec> {
-  const r = await net!.exec(pod("cp"), {}, NODE, [REMORA, ...args, "--control", controlUrl, "--data", join(dir, "cp")]);
-  assert.equal(r.code, 0, `remora ${args.join(" ")}: ${r.stderr}`);
-  return r;
-}
+
 
 /** Processes still in the pod's namespace. */
 function pidsIn(p: Pod): string[] {
