@@ -3,13 +3,17 @@
 // --opaque-ports 5432` leaves the connection unredirected and routes the VIP range locally,
 // where orders' sidecar listens on VIP:5432) reaches PostgreSQL in pod pg through both
 // sidecars over mTLS. A capture on the bridge holds only TLS between the two pods, while an
-// intruder's deliberate plaintext psql shows up in clear (so the check can fail).
+// intruder's deliberate plaintext psql shows up in clear (so the check can fail). The same
+// capture covers gRPC: a grpc-js client in orders calls `echo:50051` over h2c (redirected to
+// the sidecar, detected by its preface) and the echo server in pod echo answers through both
+// sidecars, on one h2 mTLS connection between them.
 
 import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, chown, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { APP_UID, killGroup, NODE, PodNetwork, podsUnavailable, PROXY_UID, REMORA, runDir, sweepStale, type Exec, type Pod } from "./support/pods.ts";
 import { podSteps, until } from "./support/steps.ts";
 import { contains, readTcpFlows, walkTlsRecords } from "./support/pcap.ts";
@@ -18,6 +22,8 @@ import { findPostgresBin } from "../integration/support/postgres.ts";
 const CONTROL_PORT = 15010;
 const NOBODY = 65534;
 const QUERY_MARK = "through-the-mesh-7f3a";
+const GRPC_MARK = "grpc-through-the-mesh-91c2";
+const GRPC_APP = fileURLToPath(new URL("./apps/grpc-echo.ts", import.meta.url));
 
 const pgBin = findPostgresBin();
 const skip = podsUnavailable() ?? (pgBin === undefined ? "no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)" : undefined)
@@ -32,6 +38,7 @@ let tcpdump: ChildProcess | undefined;
 const logs = new Map<string, string[]>();
 let failed = false;
 let vip = "";
+let echoVip = "";
 
 function need(t: TestContext): PodNetwork | undefined {
   if (skip) {
@@ -77,6 +84,7 @@ before(async () => {
   net.addPod("cp", "10.250.0.2");
   net.addPod("orders", "10.250.0.10");
   net.addPod("pg", "10.250.0.11");
+  net.addPod("echo", "10.250.0.12");
   net.addPod("intruder", "10.250.0.20");
 
   pcap = join(dir, "bridge.pcap");
@@ -98,12 +106,16 @@ before(async () => {
   await startLong("postgres", pod("pg"), NOBODY, join(pgBin!, "postgres"), ["-D", join(pgDir, "data"), "-p", "5432", "-h", "127.0.0.1", "-k", pgDir, "-c", "fsync=off"], (l) => l.includes("ready to accept connections"));
 
   await sidecar(pod("pg"), "postgres", ["--inbound-ports", "5432"], ["--app", "127.0.0.1:5432", "--inbound", "0.0.0.0:15006", "--advertise", `${pod("pg").ip}:15006`]);
-  await sidecar(pod("orders"), "orders", ["--inbound-ports", "", "--opaque-ports", "5432"], ["--opaque-ports", "5432", "--destinations", "postgres"]);
+  await startLong("app echo", pod("echo"), APP_UID, NODE, [GRPC_APP, "serve"], (l) => l.startsWith("listening "), { PORT: "50051", REPLICA: "E1" });
+  await sidecar(pod("echo"), "echo", ["--inbound-ports", "50051"], ["--app", "127.0.0.1:50051", "--inbound", "0.0.0.0:15006", "--advertise", `${pod("echo").ip}:15006`]);
+  await sidecar(pod("orders"), "orders", ["--inbound-ports", "", "--opaque-ports", "5432"], ["--opaque-ports", "5432", "--destinations", "postgres,echo"]);
 
   const services = JSON.parse((await remora(["get", "services", "--json"])).stdout) as { service: string; vip: string }[];
   vip = services.find((s) => s.service === "postgres")?.vip ?? "";
   assert.match(vip, /^240\.240\.\d+\.\d+$/, JSON.stringify(services));
-  net.writeHosts(pod("orders"), [[vip, "postgres"]]);
+  echoVip = services.find((s) => s.service === "echo")?.vip ?? "";
+  assert.match(echoVip, /^240\.240\.\d+\.\d+$/, JSON.stringify(services));
+  net.writeHosts(pod("orders"), [[vip, "postgres"], [echoVip, "echo"]]);
   await until("orders' sidecar listens on the postgres VIP:5432", 30_000, async () =>
     (logs.get("sidecar orders") ?? []).some((l) => l.includes('"msg":"tcp listener ready"') && l.includes(`${vip}:5432`)) ? true : undefined);
   failed = false;
@@ -143,13 +155,23 @@ scenario("psql in orders reaches PostgreSQL in pod pg by name, as opaque TCP thr
   assert.match(inbound, /remora_tcp_connections_total\{direction="inbound",destination="app",result="success"\} [2-9]/);
 });
 
+scenario("a gRPC client in orders calls echo:50051 over h2c; the echo server in pod echo answers through both sidecars", async (t) => {
+  if (!need(t)) return;
+  const r = await net!.exec(pod("orders"), { uid: APP_UID }, NODE, [GRPC_APP, "call", "echo:50051", GRPC_MARK, "3"], 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  const replies = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { note: string; replica: string });
+  assert.deepEqual(replies, [1, 2, 3].map(() => ({ note: GRPC_MARK, replica: "E1" })));
+  const m = await admin(pod("orders"), "/metrics");
+  assert.match(m, /remora_grpc_responses_total\{direction="outbound",destination="echo",grpc_status="0"\} 3\b/);
+});
+
 scenario("an intruder pod without a sidecar is refused by pg's STRICT inbound", async (t) => {
   if (!need(t)) return;
   const r = await psql(pod("intruder"), `postgres://remora:remora-test@${pod("pg").ip}:5432/postgres?sslmode=disable&connect_timeout=5`, "select 1");
   assert.notEqual(r.code, 0, `STRICT served plaintext psql: ${r.stdout}`);
 });
 
-scenario("the capture holds TLS records only between orders and pg; the intruder's plaintext psql is in clear", async (t) => {
+scenario("the capture holds TLS records only between the pods with sidecars (psql and gRPC); the intruder's plaintext psql is in clear", async (t) => {
   const n = need(t);
   if (!n || !tcpdump) return;
   await new Promise((r) => setTimeout(r, 500));
@@ -158,18 +180,21 @@ scenario("the capture holds TLS records only between orders and pg; the intruder
   await exited;
   const flows = readTcpFlows(pcap).filter((f) => f.bytes.length > 0);
   const intruder = pod("intruder").ip;
-  const mesh = flows.filter((f) => [pod("orders").ip, pod("pg").ip].includes(f.src) && [pod("orders").ip, pod("pg").ip].includes(f.dst));
+  const meshIps = [pod("orders").ip, pod("pg").ip, pod("echo").ip];
+  const mesh = flows.filter((f) => meshIps.includes(f.src) && meshIps.includes(f.dst));
   // The capture is live: the intruder's startup message (user, database) crossed in clear.
   assert.ok(flows.some((f) => f.src === intruder && contains(f.bytes, "user\0remora\0database\0postgres")), "the capture missed the intruder's plaintext psql");
 
   assert.ok(mesh.some((f) => f.src === pod("orders").ip && f.dport === 15006), "no orders -> pg traffic on the inbound port was captured");
   for (const f of mesh) {
     const label = `${f.src}:${f.sport} -> ${f.dst}:${f.dport}`;
-    for (const needle of [QUERY_MARK, "user\0remora", "SCRAM-SHA-256", "CONNECT 127.0.0.1"]) assert.ok(!contains(f.bytes, needle), `${label} carries "${needle.replaceAll("\0", "\\0")}" in clear`);
+    for (const needle of [QUERY_MARK, GRPC_MARK, "user\0remora", "SCRAM-SHA-256", "CONNECT 127.0.0.1", "PRI * HTTP/2.0", "application/grpc"]) assert.ok(!contains(f.bytes, needle), `${label} carries "${needle.replaceAll("\0", "\\0")}" in clear`);
     assert.ok(walkTlsRecords(f.bytes).allTls, `${label} carries bytes that are not TLS records`);
   }
   const toPg = mesh.filter((f) => f.src === pod("orders").ip && f.dst === pod("pg").ip);
   assert.ok(toPg.some((f) => walkTlsRecords(f.bytes).types.includes(0x17)), "orders -> pg carried TLS application data");
+  const toEcho = mesh.filter((f) => f.src === pod("orders").ip && f.dst === pod("echo").ip);
+  assert.ok(toEcho.some((f) => walkTlsRecords(f.bytes).types.includes(0x17)), "orders -> echo carried TLS application data");
 });
 
 scenario("remora init --remove takes the VIP local route away again", async (t) => {
