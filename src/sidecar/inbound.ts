@@ -13,6 +13,7 @@ import { authorize } from "../core/authz.ts";
 import { countGrpcResponse } from "../core/metrics/grpc-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
+import { downgradeForApp } from "./orig-proto.ts";
 import type { RequestRecord } from "./event-stream.ts";
 
 export interface InboundDeps {
@@ -45,6 +46,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
     const hop = nextHop(req.headers);
     const forwarded = rewriteRequest(req, (h) => {
       setClientCertHeader(h, d.ownId(), info.mtls ? info.peerIdentity : undefined);
+      downgradeForApp(h);
       h.set("traceparent", hop.traceparent);
       if (hop.tracestate) h.set("tracestate", hop.tracestate);
       else h.delete("tracestate");

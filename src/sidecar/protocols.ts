@@ -37,7 +37,15 @@ export interface ProtocolSettings {
   tcp?: TcpListenerSettings[];
   /** Inbound: app ports besides the app's own that a peer's CONNECT may reach. */
   inboundTcpPorts?: number[];
+  /**
+   * How HTTP/1.1 requests travel to a peer sidecar: "http1" (default) on pooled HTTP/1.1 mTLS
+   * connections, "h2" as streams on the one multiplexed h2 connection per peer that gRPC
+   * uses (Linkerd's orig-proto upgrade; the peer downgrades for its app).
+   */
+  meshProtocol?: MeshProtocol;
 }
+
+export type MeshProtocol = "http1" | "h2";
 
 const port = v.pipe(v.number(), v.integer("must be a whole number"), v.minValue(1, "must be a TCP port (1-65535)"), v.maxValue(65535, "must be a TCP port (1-65535)"));
 const address = v.pipe(v.string(), v.regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port"));
@@ -59,6 +67,7 @@ export const protocolsSchema = v.strictObject({
   }))),
   /** Inbound app ports a peer's CONNECT may reach besides inbound.app's. */
   inbound_tcp_ports: v.optional(v.array(port)),
+  mesh_protocol: v.optional(v.picklist(["http1", "h2"], "must be http1 or h2")),
 });
 
 export type ProtocolsDocument = v.InferOutput<typeof protocolsSchema>;
@@ -90,6 +99,7 @@ export function protocolsFromDocument(doc: ProtocolsDocument | undefined, where:
   if (doc.websocket_idle_timeout !== undefined) out.websocketIdleTimeoutMs = duration(doc.websocket_idle_timeout, `${where}websocket_idle_timeout`);
   if (doc.tcp) out.tcp = doc.tcp.map((t, i) => ({ listen: t.listen, ...destinationPort(t.destination, `${where}tcp[${i}].destination`) }));
   if (doc.inbound_tcp_ports) out.inboundTcpPorts = [...new Set(doc.inbound_tcp_ports)];
+  if (doc.mesh_protocol) out.meshProtocol = doc.mesh_protocol;
   const both = out.opaquePorts?.find((p) => out.skipPorts?.includes(p));
   if (both !== undefined) throw new RemoraError("ERR_CONFIG_INVALID", `${where}opaque_ports and ${where}skip_ports both list port ${both}; a port is either proxied as opaque TCP or not proxied`);
   return out;
@@ -104,6 +114,7 @@ export const protocolFlags = {
   "tcp-idle-timeout": { type: "string" },
   "websocket-idle-timeout": { type: "string" },
   "inbound-tcp-ports": { type: "string" },
+  "mesh-protocol": { type: "string" },
 } as const;
 
 export const protocolFlagsUsage = `Protocols (docs/protocols.md):
@@ -113,7 +124,9 @@ export const protocolFlagsUsage = `Protocols (docs/protocols.md):
   --detect-timeout D        a silent client is taken for server-first after D (default 1s)
   --tcp-idle-timeout D      opaque TCP and CONNECT tunnels idle for D are closed (default 1h)
   --websocket-idle-timeout D  WebSocket tunnels idle for D are closed (default 1h)
-  --inbound-tcp-ports P[,P] app ports besides --app's that peers may CONNECT to`;
+  --inbound-tcp-ports P[,P] app ports besides --app's that peers may CONNECT to
+  --mesh-protocol http1|h2  how the app's HTTP/1.1 requests reach peer sidecars (default http1;
+                            h2: streams on one multiplexed mTLS connection per peer)`;
 
 type FlagValues = { [K in keyof typeof protocolFlags]?: K extends "tcp" ? string[] | undefined : string | undefined };
 
@@ -135,6 +148,11 @@ export function protocolsFromFlags(values: FlagValues): ProtocolSettings {
   if (values["detect-timeout"] !== undefined) out.detectTimeoutMs = duration(values["detect-timeout"], "--detect-timeout");
   if (values["tcp-idle-timeout"] !== undefined) out.tcpIdleTimeoutMs = duration(values["tcp-idle-timeout"], "--tcp-idle-timeout");
   if (values["websocket-idle-timeout"] !== undefined) out.websocketIdleTimeoutMs = duration(values["websocket-idle-timeout"], "--websocket-idle-timeout");
+  const mesh = values["mesh-protocol"];
+  if (mesh !== undefined) {
+    if (mesh !== "http1" && mesh !== "h2") throw new RemoraError("ERR_CONFIG_INVALID", `--mesh-protocol "${mesh}" is not http1 or h2`);
+    out.meshProtocol = mesh;
+  }
   if (values.tcp) {
     out.tcp = values.tcp.map((item) => {
       const eq = item.indexOf("=");

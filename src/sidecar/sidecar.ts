@@ -28,6 +28,8 @@ import { countGrpcResponse } from "../core/metrics/grpc-metrics.ts";
 import { createOutboundTunnels } from "./tunnels.ts";
 import { createInboundStreams } from "./inbound-tunnel.ts";
 import type { ProtocolSettings } from "./protocols.ts";
+import type { Upstream } from "../core/upstream.ts";
+import { upgradeToH2 } from "./orig-proto.ts";
 import { createMeshTunnelDialer } from "../runtime/node/mesh-tunnel.ts";
 import { createAdminHandler } from "./admin.ts";
 import { createEventHub, type EventHub, type RequestRecord } from "./event-stream.ts";
@@ -146,10 +148,11 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
 
   const meshUpstream: MeshUpstream = runtime.createUpstream({ material: () => material, verifyPeer });
   const appUpstream: MeshUpstream = runtime.createUpstream({ material: () => material, verifyPeer });
+  const tracedSend = (send: Upstream) => (tracing ? tracing.wrapSend(send) : send);
   const pipeline = createOutbound(
     { policies: mesh.policies, endpoints: mesh.endpoints },
     {
-      send: tracing ? tracing.wrapSend(meshUpstream.send) : meshUpstream.send,
+      send: tracedSend(settings.protocols?.meshProtocol === "h2" ? upgradeToH2(meshUpstream.send) : meshUpstream.send),
       clock,
       random: deps.random,
       onEvent,
