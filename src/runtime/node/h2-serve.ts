@@ -66,6 +66,10 @@ export function acceptH2c(
     serveH2Session(s, handler, info, "http", authority, { limits, ...(onRejected ? { onRejected } : {}) });
   });
   endsWithPeer(socket, () => session);
+  // The detecting listener accepts half-open sockets for tunnels; an h2 client that closed
+  // its side sends no more frames, so ours closes too (Deno's http2 would otherwise keep
+  // such a session open until its idle timeout).
+  socket.allowHalfOpen = false;
   const bytes = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   if (head.byteLength === 0) server.emit("connection", socket);
   else if (READS_NATIVE_HANDLE) server.emit("connection", replaying(socket, bytes));
