@@ -15,7 +15,7 @@ import { parseHostPort } from "../runtime/node/address.ts";
 import type { TlsMaterial } from "../runtime/types.ts";
 import { createProcessMemoryReader } from "../runtime/process-memory.ts";
 import { Registry } from "../core/metrics/registry.ts";
-import { registerProcessMetrics } from "../core/metrics/process-metrics.ts";
+import { registerProcessMetrics } from "../runtime/process-memory.ts";
 import { createControlApp, type ControlLogger } from "./app.ts";
 import { ControlPlane } from "./control-plane.ts";
 import { openDataDir } from "./data-dir.ts";

@@ -14,7 +14,7 @@ import { createOutbound, type Outbound } from "../core/pipeline.ts";
 import { defaultPolicy } from "../core/policy/defaults.ts";
 import { certificateInfo, createPeerVerifier, trustBundleFromPem, type TrustBundle } from "../core/identity/svid.ts";
 import { Registry } from "../core/metrics/registry.ts";
-import { registerProcessMetrics, type MemoryReader } from "../core/metrics/process-metrics.ts";
+import { registerProcessMetrics, type MemoryReader } from "../runtime/process-memory.ts";
 import { createMeshMetrics, recordEvent, recordLimitEvent, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { destinationName, readdressVip, vipTable } from "../core/router.ts";

@@ -9,7 +9,7 @@ import { MemoryStore } from "../../src/control/store.ts";
 import { FakeClock } from "../../src/core/fake-clock.ts";
 import { createRootCa, generateKeyPair } from "../../src/core/identity/ca.ts";
 import { CONTENT_TYPE, Registry } from "../../src/core/metrics/registry.ts";
-import { registerProcessMetrics } from "../../src/core/metrics/process-metrics.ts";
+import { registerProcessMetrics } from "../../src/runtime/process-memory.ts";
 import { ADMIN, T0, TD } from "./support.ts";
 
 async function app(metrics?: Registry) {

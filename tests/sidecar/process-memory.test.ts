@@ -1,10 +1,10 @@
-// Process memory on /metrics (src/core/metrics/process-metrics.ts): read at scrape time
+// Process memory on /metrics (src/runtime/process-memory.ts): read at scrape time
 // through the registry's collect hook, from an injected reader.
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Registry } from "../../src/core/metrics/registry.ts";
-import { registerProcessMetrics, type ProcessMemory } from "../../src/core/metrics/process-metrics.ts";
+import { registerProcessMetrics, type ProcessMemory } from "../../src/runtime/process-memory.ts";
 
 describe("process memory metrics", () => {
   test("every exposition reads memory anew", () => {
