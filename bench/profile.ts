@@ -3,7 +3,7 @@
 // time) and by source file. Also reports idle CPU (no traffic) and CPU per 1,000 requests,
 // the numbers an optimization has to move.
 //
-//   node bench/profile.ts [--rate 1000] [--seconds 10] [--top 30] [--no-prof]
+//   node bench/profile.ts [--runtime node|bun] [--rate 1000] [--seconds 10] [--top 30] [--no-prof]
 
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -21,6 +21,8 @@ import { cpuOf } from "./support/proc-stats.ts";
 const { values } = parseArgs({
   options: {
     rate: { type: "string", default: "1000" },
+    /** node or bun: both write Chrome .cpuprofile files with --cpu-prof. */
+    runtime: { type: "string", default: "node" },
     seconds: { type: "string", default: "10" },
     top: { type: "string", default: "30" },
     "no-prof": { type: "boolean", default: false },
@@ -98,7 +100,9 @@ try {
   execFileSync(command, [...args, "certs", "--out", certs, "orders", "payments"], { stdio: "ignore" });
   const app = await startProcess({ name: "app", command: process.execPath, args: [join(benchRoot, "bench/upstream-app.ts")], logFile: join(dir, "app.log"), ready: { line: (r) => typeof r.listening === "string" } });
   const env: BenchEnv = { root, dir, app: app.readyLine!.listening as string, certs };
-  const pair = await startRemoraPair(env, "node", values["no-prof"] ? [] : ["--cpu-prof", "--cpu-prof-dir", profDir]);
+  const runtime = values.runtime as "node" | "bun";
+  const profFlags = process.env.REMORA_PROFILE_HEAP ? ["--heap-prof", "--heap-prof-dir", profDir] : ["--cpu-prof", "--cpu-prof-dir", profDir];
+  const pair = await startRemoraPair(env, runtime, values["no-prof"] ? [] : profFlags);
 
   const idleSeconds = Number(values["idle-seconds"]);
   const idle0 = pair.proxies.map((p) => p.stats());
@@ -132,5 +136,5 @@ try {
   }
 } finally {
   await stopAll();
-  await rm(dir, { recursive: true, force: true });
+  if (process.env.REMORA_PROFILE_KEEP) console.log(`kept ${dir}`); else await rm(dir, { recursive: true, force: true });
 }

@@ -112,7 +112,8 @@ export class Report {
     push(
       "Paths, all to the same upstream app (Node, 1 KiB responses, keep-alive): **direct** (client -> app); " +
         "**remora-RUNTIME** (client -> orders sidecar outbound -> mTLS, ECDSA P-256 SVIDs, SPIFFE IDs checked both ways -> payments sidecar inbound -> app), " +
-        "`remora proxy --config FILE` under that runtime, access logs on (JSON lines to a file), metrics and trace headers on; " +
+        "`remora proxy --config FILE` under that runtime, access logs on (JSON lines to a file, written in 50 ms batches), metrics and trace headers on; " +
+        (this.remoraPaths.some((p) => p.name.endsWith("-h2")) ? "**remora-RUNTIME-h2**: the same with `protocols: { mesh_protocol: h2 }` on orders, so its requests travel to payments as streams of one multiplexed HTTP/2 mTLS connection instead of an HTTP/1.1 keep-alive pool; " : "") +
         "**haproxy** (client -> HAProxy -> mTLS with the same SVIDs, `verify required`, chain only -> HAProxy -> app), one thread per process, `http-reuse always`, `retries 0`, no logs. " +
         `Every proxy and the app share the machine's ${m.cores} cores with the load generator.`,
       "",

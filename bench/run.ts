@@ -6,6 +6,7 @@
 //   npm run bench                # full run, ~12 min
 //   npm run bench -- --quick     # ~2 min: shorter runs, one step of the max-rate search
 //   node bench/run.ts --runtimes node --skip wrk,handshake,retry --no-report
+//   npm run bench -- --quick --mesh-h2 bun   # also bun sidecars with mesh_protocol: h2
 
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -31,6 +32,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     runtimes: { type: "string", default: "node,bun,deno" },
+    "mesh-h2": { type: "string", default: "" },
     skip: { type: "string", default: "" },
     "no-report": { type: "boolean", default: false },
     "keep-dir": { type: "boolean", default: false },
@@ -69,6 +71,8 @@ const HANDSHAKE_CONCURRENCY = 8;
 const REQUEST_TIMEOUT_MS = 10_000;
 const PATH = "/charge";
 const runtimes = values.runtimes.split(",").filter(Boolean) as RemoraRuntime[];
+/** Runtimes also measured with `mesh_protocol: h2` between the sidecars (paths remora-RUNTIME-h2). */
+const meshH2 = values["mesh-h2"].split(",").filter(Boolean) as RemoraRuntime[];
 const skip = new Set(values.skip.split(",").filter(Boolean));
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -158,6 +162,11 @@ try {
     const c = remoraCommand(root, rt);
     versions[`remora-${rt}`] = execFileSync(c.command, [...c.args, "version"], { encoding: "utf8" }).trim();
     paths.push(await startRemoraPair(env, rt));
+  }
+  for (const rt of meshH2) {
+    const c = remoraCommand(root, rt);
+    versions[`remora-${rt}-h2`] = execFileSync(c.command, [...c.args, "version"], { encoding: "utf8" }).trim();
+    paths.push(await startRemoraPair(env, rt, undefined, "h2"));
   }
   if (!skip.has("haproxy")) paths.push(await startHaproxyPair(env, machine.versions.haproxy ?? "?"));
   // Idle memory once start-up work (JIT, GC) has settled, before any traffic.
@@ -267,7 +276,7 @@ try {
       notes,
     };
     const adapter = process.env.REMORA_RUNTIME_ADAPTER ? `-${process.env.REMORA_RUNTIME_ADAPTER}-adapter` : "";
-    const file = join(root, "bench/results", `${date.slice(0, 10)}-${runtimes.join("-")}${adapter}${values.quick ? "-quick" : ""}.json`);
+    const file = join(root, "bench/results", `${date.slice(0, 10)}-${runtimes.join("-")}${meshH2.length ? `-h2-${meshH2.join("-")}` : ""}${adapter}${values.quick ? "-quick" : ""}.json`);
     await writeFile(file, JSON.stringify(results, null, 1) + "\n");
     log(`wrote ${file}`);
     if (!values["no-report"]) log(`wrote ${await writeReport(file)}`);

@@ -59,21 +59,25 @@ export function endpointsYaml(destination: string, addresses: readonly string[],
 
 export const PAYMENTS_ID = "spiffe://cluster.local/ns/default/sa/payments";
 
-export async function startRemoraPair(env: BenchEnv, runtime: RemoraRuntime, runtimeFlags?: string[]): Promise<PathHandle> {
-  const payments = await startSidecar({ env, runtime, name: `payments-${runtime}`, service: "payments", app: env.app, ...(runtimeFlags ? { runtimeFlags } : {}) });
+/** Between the sidecars: HTTP/1.1 keep-alive pool (the default) or one multiplexed h2 connection (`mesh_protocol: h2`). */
+export type MeshProtocol = "http1" | "h2";
+
+export async function startRemoraPair(env: BenchEnv, runtime: RemoraRuntime, runtimeFlags?: string[], meshProtocol: MeshProtocol = "http1"): Promise<PathHandle> {
+  const suffix = meshProtocol === "h2" ? "-h2" : "";
+  const payments = await startSidecar({ env, runtime, name: `payments-${runtime}${suffix}`, service: "payments", app: env.app, ...(runtimeFlags ? { runtimeFlags } : {}) });
   const inbound = payments.readyLine!.inbound as string;
   const orders = await startSidecar({
     env,
     runtime,
-    name: `orders-${runtime}`,
+    name: `orders-${runtime}${suffix}`,
     service: "orders",
-    extraYaml: endpointsYaml("payments", [inbound], PAYMENTS_ID),
+    extraYaml: endpointsYaml("payments", [inbound], PAYMENTS_ID) + (meshProtocol === "h2" ? "protocols: { mesh_protocol: h2 }\n" : ""),
     ...(runtimeFlags ? { runtimeFlags } : {}),
   });
   const ready = orders.readyLine!;
   const proxies = [orders, payments];
   return {
-    name: `remora-${runtime}`,
+    name: `remora-${runtime}${suffix}`,
     kind: "remora",
     runtime: String(ready.runtime ?? runtime),
     ...(typeof ready.adapter === "string" ? { adapter: ready.adapter } : {}),

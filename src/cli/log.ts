@@ -13,13 +13,51 @@ export interface LogSink {
   write(line: string): unknown;
 }
 
-export function createLogger(base: Record<string, unknown>, out: LogSink = process.stdout): Logger {
+export interface LogOptions {
+  /**
+   * Access lines (msg "access", one per request) are gathered for this long and written
+   * together: one write(2) per batch instead of one per request, which was ~8% of a
+   * sidecar's CPU under load. Every other line is written at once, after the batch, so the
+   * order is kept. 0 writes each line at once.
+   */
+  accessBatchMs?: number;
+}
+
+/** Past this many buffered bytes a batch is written before its timer fires. */
+const BATCH_BYTES = 64 * 1024;
+
+export function createLogger(base: Record<string, unknown>, out: LogSink = process.stdout, options: LogOptions = {}): Logger {
   // Serialised once: every line starts with the same pid, hostname and base fields.
   const fixed = JSON.stringify({ pid: process.pid, hostname: hostname(), ...base }).slice(1, -1);
+  const batchMs = options.accessBatchMs ?? 0;
+  let pending = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending === "") return;
+    const lines = pending;
+    pending = "";
+    out.write(lines);
+  };
+  // Lines still gathered when the process ends are written on the way out.
+  if (batchMs > 0) process.once("exit", flush);
   const line = (level: number, obj: object, msg: string | undefined) => {
     const rest = JSON.stringify(obj, errorsAsObjects);
     const fields = rest.length > 2 ? `,${rest.slice(1, -1)}` : "";
-    out.write(`{"level":${level},"time":${Date.now()},${fixed}${fields}${msg === undefined ? "" : `,"msg":${JSON.stringify(msg)}`}}\n`);
+    const text = `{"level":${level},"time":${Date.now()},${fixed}${fields}${msg === undefined ? "" : `,"msg":${JSON.stringify(msg)}`}}\n`;
+    if (batchMs > 0 && msg === "access") {
+      pending += text;
+      if (pending.length >= BATCH_BYTES) flush();
+      else if (timer === undefined) {
+        timer = setTimeout(flush, batchMs);
+        // A batch waiting to be written must not keep a finished program running.
+        (timer as { unref?: () => void }).unref?.();
+      }
+      return;
+    }
+    flush();
+    out.write(text);
   };
   return {
     info: (obj, msg) => line(LEVELS.info, obj, msg),

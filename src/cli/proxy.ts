@@ -28,6 +28,9 @@ import { mergeProtocols, protocolFlags, protocolFlagsUsage, protocolsFromFlags, 
 import { drain, DEFAULT_DRAIN_DELAY_MS } from "../sidecar/drain.ts";
 import { createProcessMemoryReader } from "../runtime/process-memory.ts";
 
+/** Access lines are written in batches this far apart at most (src/cli/log.ts); 50 ms is below what a person tailing the log notices. */
+const ACCESS_LOG_BATCH_MS = 50;
+
 export const usage = `remora proxy --config FILE
 remora proxy --control URL --ca ROOT.pem --token TOKEN --service NAME [--namespace default]
              [--app HOST:PORT] [--inbound ADDR] [--outbound ADDR] [--admin ADDR] [--mode STRICT]
@@ -122,7 +125,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
     throw new UsageError(`remora proxy: --watch-interval "${watch}" is not a duration (e.g. 2s, 500ms)`);
   }
   let loaded: LoadedConfig = await loadStaticConfig(path);
-  const log = createLogger({ service: "remora-sidecar" });
+  const log = createLogger({ service: "remora-sidecar" }, process.stdout, { accessBatchMs: ACCESS_LOG_BATCH_MS });
   const runtime = await loadRuntime();
   // Flags win over the file's limits:; both apply when the listeners open (a reload does not change them).
   const sidecar = await startSidecar({ ...loaded.settings, limits: { ...loaded.settings.limits, ...limits }, protocols: mergeProtocols(loaded.settings.protocols, protocols), ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf, memory: createProcessMemoryReader() });
@@ -237,7 +240,7 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
   const trustDomain = values["trust-domain"] ?? (rootId ? parseSpiffeId(rootId).trustDomain : "cluster.local");
   const proxyId = values["proxy-id"] ?? `${values.service}-${crypto.randomUUID().slice(0, 8)}`;
 
-  const log = createLogger({ service: "remora-sidecar", proxy: proxyId });
+  const log = createLogger({ service: "remora-sidecar", proxy: proxyId }, process.stdout, { accessBatchMs: ACCESS_LOG_BATCH_MS });
   const runtime = await loadRuntime();
   let sidecar: Awaited<ReturnType<typeof startSidecar>> | undefined;
   const subscriptions = onDemand && createSubscriptions({ clock: systemClock, declared: onDemand.declared, timeoutMs: onDemand.timeoutMs, unwatchAfterMs: onDemand.unwatchAfterMs });

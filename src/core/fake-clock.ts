@@ -52,6 +52,13 @@ export class FakeClock implements Clock {
     return controller.signal;
   }
 
+  after(ms: number, fn: () => void): () => void {
+    const timer = this.#schedule(ms, fn);
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
   /** Timers still waiting to fire. */
   pending(): number {
     return this.#live().length;

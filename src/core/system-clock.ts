@@ -50,4 +50,14 @@ function timeout(ms: number): AbortSignal {
   return controller.signal;
 }
 
-export const systemClock: Clock = { now: () => Date.now(), sleep, timeout };
+function after(ms: number, fn: () => void): () => void {
+  if (ms > MAX_TIMER_MS) {
+    const cancel = new AbortController();
+    sleep(ms, cancel.signal).then(fn, () => {});
+    return () => cancel.abort();
+  }
+  const timer = setTimeout(fn, Math.max(0, ms));
+  return () => clearTimeout(timer);
+}
+
+export const systemClock: Clock = { now: () => Date.now(), sleep, timeout, after };

@@ -180,3 +180,17 @@ describe("nextHop (participating proxy)", () => {
     assert.ok(parseTraceparent(nextHop(new Headers()).traceparent));
   });
 });
+
+test("default ids come from a refilled pool: 2,000 span ids and trace ids are distinct, well formed, and cross pool refills", () => {
+  const spans = new Set<string>();
+  const traces = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const hop = nextHop(new Headers());
+    spans.add(hop.spanId);
+    traces.add(hop.traceId);
+    assert.match(hop.spanId, /^[0-9a-f]{16}$/);
+    assert.match(hop.traceId, /^[0-9a-f]{32}$/);
+  }
+  assert.equal(spans.size, 2000);
+  assert.equal(traces.size, 2000);
+});

@@ -39,3 +39,15 @@ test("an Error field keeps its type, message and stack instead of logging as {}"
   assert.equal(rec.err.message, "bad peer");
   assert.match(rec.err.stack, /bad peer/);
 });
+
+test("with accessBatchMs, access lines are written together and any other line flushes them first, in order", () => {
+  const { lines, sink } = capture();
+  const log = createLogger({}, sink, { accessBatchMs: 10_000 });
+  log.info({ n: 1 }, "access");
+  log.info({ n: 2 }, "access");
+  assert.equal(lines.length, 0, "access lines wait for their batch");
+  log.warn({ n: 3 }, "endpoint ejected");
+  assert.equal(lines.length, 2, "the batch, then the warning");
+  assert.deepEqual(lines[0]!.trimEnd().split("\n").map((l) => JSON.parse(l).n), [1, 2]);
+  assert.equal(JSON.parse(lines[1]!).n, 3);
+});

@@ -17,7 +17,7 @@ export function grpcDeadline(deps: { clock: Clock }): Stage {
     if (ms === undefined) return next(req, ctx);
     const name = destinationOf(ctx).name;
     const expired = new AbortController();
-    const timer = deadline(deps.clock.sleep.bind(deps.clock), ms, () => {
+    const timer = deadline(deps.clock, ms, () => {
       expired.abort(new DOMException(`grpc-timeout of ${ms} ms expired`, "TimeoutError"));
     });
     // Every wait below (attempts, back-off, pending connections) already honours routeSignal.

@@ -27,7 +27,10 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
       emit({ type: "retry-abandoned", ...base, reason: ctx.body.reason });
       maxAttempts = 1;
     }
-    const stop = anySignal([ctx.clientSignal, ctx.routeSignal]);
+    // What stops retrying: the client leaving or the route timeout. Read as flags, and
+    // combined into one signal only for a back-off wait, since most requests never retry.
+    const { clientSignal, routeSignal } = ctx;
+    const stopped = (): AbortSignal | undefined => (clientSignal.aborted ? clientSignal : routeSignal?.aborted ? routeSignal : undefined);
 
     for (let attempt = 1; ; attempt++) {
       ctx.attempts = attempt;
@@ -59,7 +62,8 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
         durationMs: deps.clock.now() - startedMs,
       });
       // Route timeout and client abort are final; the stages above turn them into answers.
-      if (stop.aborted) {
+      const stop = stopped();
+      if (stop) {
         if (res !== undefined) discardResponse(res);
         throw stop.reason;
       }
@@ -74,7 +78,7 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
       if (res !== undefined) discardResponse(res);
       const wait = backoffMs(attempt, policy.backoff, deps.random);
       emit({ type: "retry", ...base, attempt: attempt + 1, reason: describeOutcome(outcome), backoffMs: wait });
-      await deps.clock.sleep(wait, stop);
+      await deps.clock.sleep(wait, anySignal([clientSignal, routeSignal]));
     }
   };
 }

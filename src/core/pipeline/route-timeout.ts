@@ -14,7 +14,7 @@ export function routeTimeout(deps: { clock: Clock }): Stage {
     const ms = destination.policy.route.timeoutMs;
     if (ms <= 0) return next(req, ctx);
     const expired = new AbortController();
-    const timer = deadline(deps.clock.sleep.bind(deps.clock), ms, () => {
+    const timer = deadline(deps.clock, ms, () => {
       expired.abort(new DOMException(`route timeout of ${ms} ms expired`, "TimeoutError"));
     });
     ctx.routeSignal = expired.signal;

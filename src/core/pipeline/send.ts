@@ -40,7 +40,7 @@ export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSi
     const perTry =
       perTryMs === undefined
         ? undefined
-        : deadline(deps.clock.sleep.bind(deps.clock), perTryMs, () => {
+        : deadline(deps.clock, perTryMs, () => {
             perTryExpired = true;
             controller.abort(new DOMException(`per_try_timeout of ${perTryMs} ms expired`, "TimeoutError"));
           });

@@ -1,6 +1,8 @@
 // Small AbortSignal helpers: AbortSignal.any is missing on older runtimes, and an
 // attempt must stop when the client leaves, the route times out or its try times out.
 
+import type { Clock } from "../clock.ts";
+
 /** A signal that aborts when any of `signals` does, with that signal's reason. */
 export function anySignal(signals: readonly (AbortSignal | undefined)[]): AbortSignal {
   const present = signals.filter((s): s is AbortSignal => s !== undefined);
@@ -49,10 +51,11 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, discar
   });
 }
 
-/** Runs `onExpire` after `ms` on `sleep`'s clock unless cancelled first; no timer outlives cancel(). */
-export function deadline(sleep: (ms: number, signal: AbortSignal) => Promise<void>, ms: number, onExpire: () => void): { cancel(): void } {
+/** Runs `onExpire` after `ms` on `clock` unless cancelled first; no timer outlives cancel(). */
+export function deadline(clock: Pick<Clock, "sleep" | "after">, ms: number, onExpire: () => void): { cancel(): void } {
+  if (clock.after) return { cancel: clock.after(ms, onExpire) };
   const cancel = new AbortController();
-  sleep(ms, cancel.signal).then(onExpire, () => {});
+  clock.sleep(ms, cancel.signal).then(onExpire, () => {});
   return { cancel: () => cancel.abort() };
 }
 
