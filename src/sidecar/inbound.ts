@@ -50,7 +50,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
       h.set("traceparent", hop.traceparent);
       if (hop.tracestate) h.set("tracestate", hop.tracestate);
       else h.delete("tracestate");
-    });
+    }, { inPlace: true }); // the listener's own Request, sent once: a copy would be pure cost
     let res: Response;
     let failure: string | undefined;
     try {

@@ -64,6 +64,39 @@ export class BufferedReader {
     return out;
   }
 
+  /**
+   * The head up to and including its blank line, consumed, as latin1 text; throws at end
+   * of stream or past `limit`. One search and one decode for the whole head: a line at a
+   * time cost an await and a decode per header.
+   */
+  async head(limit = MAX_HEAD_BYTES): Promise<string> {
+    let from = 0;
+    for (;;) {
+      const end = headEnd(this.buf, from);
+      if (end >= 0) {
+        if (end > limit) throw new MalformedResponse("the response head is too large");
+        const text = decoder.decode(this.buf.subarray(0, end));
+        this.buf = this.buf.subarray(end);
+        return text;
+      }
+      from = Math.max(0, this.buf.byteLength - 2);
+      if (this.buf.byteLength > limit) throw new MalformedResponse("the response head is too large");
+      if (!(await this.fill())) throw new EndOfStream("the connection closed before the response was complete");
+    }
+  }
+
+  /** Bytes read from the socket and not consumed yet. */
+  get buffered(): number {
+    return this.buf.byteLength;
+  }
+
+  /** The next `n` buffered bytes (n <= buffered), consumed. */
+  take(n: number): Uint8Array {
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
   /** Bytes already read past the response; a reusable connection must have none. */
   get leftover(): number {
     return this.buf.byteLength + this.socket.buffered;
@@ -74,18 +107,17 @@ export class EndOfStream extends Error {}
 
 export async function readHead(reader: BufferedReader, method: string): Promise<ResponseHead> {
   for (;;) {
-    const statusLine = await reader.line();
+    // Lines end in CRLF, or a bare LF (RFC 9112 §2.2 lets a recipient accept it).
+    const lines = (await reader.head()).split("\n");
+    const statusLine = stripCr(lines[0]!);
     const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
     if (!m) throw new MalformedResponse(`the response does not start with an HTTP/1.x status line`);
     const minor = Number(m[1]);
     const status = Number(m[2]);
     const headers = new Headers();
-    let size = statusLine.length;
-    for (;;) {
-      const line = await reader.line();
-      if (line === "") break;
-      size += line.length;
-      if (size > MAX_HEAD_BYTES) throw new MalformedResponse("the response head is too large");
+    // The head ends with its blank line, so the split leaves two empty entries at the end.
+    for (let i = 1; i < lines.length - 2; i++) {
+      const line = stripCr(lines[i]!);
       const colon = line.indexOf(":");
       if (colon <= 0) throw new MalformedResponse(`the response has a malformed header line`);
       try {
@@ -102,6 +134,20 @@ export async function readHead(reader: BufferedReader, method: string): Promise<
     }
     return { status, statusText: m[3] ?? "", headers, framing: framing(method, status, headers), keepAlive: keepAlive(minor, headers) };
   }
+}
+
+function stripCr(line: string): string {
+  return line.endsWith("\r") ? line.slice(0, -1) : line;
+}
+
+/** Offset just past the blank line that ends a head (LF CRLF or LF LF), or -1. */
+function headEnd(buf: Uint8Array, from: number): number {
+  for (let at = buf.indexOf(0x0a, from); at >= 0; at = buf.indexOf(0x0a, at + 1)) {
+    if (buf[at + 1] === 0x0a) return at + 2;
+    if (buf[at + 1] === 0x0d && buf[at + 2] === 0x0a) return at + 3;
+    if (at + 2 >= buf.byteLength) return -1;
+  }
+  return -1;
 }
 
 function framing(method: string, status: number, headers: Headers): ResponseHead["framing"] {
@@ -127,11 +173,10 @@ function keepAlive(minor: number, headers: Headers): boolean {
   return minor === 1 || tokens.includes("keep-alive");
 }
 
-/** The head as a web Response's init, hop-by-hop headers removed (RFC 9110 §7.6.1). */
+/** The head as a web Response's init, hop-by-hop headers removed (RFC 9110 §7.6.1) from the head's own Headers. */
 export function responseInit(head: ResponseHead): ResponseInit {
-  const drop = hopByHopNames(head.headers.get("connection"));
-  const headers = new Headers();
-  for (const [name, value] of head.headers) if (!drop.has(name)) headers.append(name, value);
+  const headers = head.headers;
+  for (const name of hopByHopNames(headers.get("connection"))) headers.delete(name);
   const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(head.statusText) ? head.statusText : "";
   return { status: head.status, statusText, headers };
 }

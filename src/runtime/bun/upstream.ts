@@ -21,6 +21,8 @@ export interface BunUpstreamOptions extends UpstreamFactoryOptions {
 /** Below the 5 s keep-alive timeout Node servers use by default, so the client closes first. */
 const DEFAULT_IDLE_TIMEOUT_MS = 4_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** A body up to this size that is already buffered with its head is passed on as bytes rather than a stream. */
+const WHOLE_BODY_MAX = 64 * 1024;
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 const NO_MATERIAL: TlsMaterial = { certPem: "", keyPem: "", bundlePem: "" };
 // TLS alerts a server sends when it rejects our certificate (RFC 8446 §6.2), as BoringSSL names them.
@@ -137,6 +139,15 @@ async function exchange(req: Request, conn: Pooled, reused: boolean, opts: Upstr
     const answer = await readHead(reader, req.method);
     if (answer.status > 599) throw new MalformedResponse(`status ${answer.status} cannot be relayed`);
     signal.removeEventListener("abort", onAbort);
+    const f = answer.framing;
+    if (f.kind === "length" && f.length > 0 && f.length <= WHOLE_BODY_MAX && reader.buffered >= f.length) {
+      // The whole body came with the head (the common small answer): hand it over as
+      // bytes, with no stream to build and pull, and free the connection at once.
+      const bytes = reader.take(f.length).slice();
+      const reusable = answer.keepAlive && reader.leftover === 0;
+      bodySent.then(() => conn.release(reusable), () => conn.destroy());
+      return new Response(bytes, responseInit(answer));
+    }
     const body = bodyStream(reader, answer, signal, (reusable) => {
       // Reusable only once the request body is fully sent too (a server may answer early).
       bodySent.then(() => conn.release(reusable), () => conn.destroy());
