@@ -6,7 +6,7 @@
 
 import type { Upstream } from "../core/upstream.ts";
 import { forwardRequest } from "../core/forward-request.ts";
-import { PROTO_HEADER } from "../runtime/node/h2-serve.ts";
+import { PROTO_HEADER } from "../core/protocol/proto-header.ts";
 
 export const ORIG_PROTO_HEADER = "remora-orig-proto";
 

@@ -2,6 +2,7 @@
 // can send it again; a larger one will stream through once (see ../body.ts).
 
 import { prepareBody } from "../body.ts";
+import { PROTO_HEADER } from "../protocol/proto-header.ts";
 import { ReplayableBody } from "../replay-body.ts";
 import { isGrpc } from "../retry/grpc.ts";
 import type { Stage } from "./context.ts";
@@ -13,7 +14,7 @@ export function bufferBody(): Stage {
     const limit = destinationOf(ctx).policy.route.retryBufferBytes;
     // An h2 stream (gRPC streaming above all) must flow before it ends: it is teed, not
     // read up front; it stays replayable while it fits the same limit.
-    if (req.body !== null && (req.headers.get("remora-proto") === "h2" || isGrpc(req.headers))) {
+    if (req.body !== null && (req.headers.get(PROTO_HEADER) === "h2" || isGrpc(req.headers))) {
       ctx.body = { kind: "teed", replay: new ReplayableBody(req.body, limit) };
       return next(req, ctx);
     }

@@ -12,9 +12,10 @@ import { DEFAULT_LIMITS, LIMIT_STATUS, limitMessage } from "../limits.ts";
 import { hopByHopNames } from "./hop-by-hop.ts";
 import { detectRuntime } from "../detect.ts";
 import { h2Body } from "./h2-body.ts";
+import { PROTO_HEADER } from "../../core/protocol/proto-header.ts";
 
-/** The header every Request that arrived over HTTP/2 carries (docs/protocols.md). */
-export const PROTO_HEADER = "remora-proto";
+/** The header every Request that arrived over HTTP/2 carries (docs/protocols.md); defined in the core. */
+export { PROTO_HEADER };
 
 /**
  * Streams one session may run at once (SETTINGS_MAX_CONCURRENT_STREAMS). RFC 9113 §6.5.2

@@ -15,7 +15,7 @@ import type { ConnectionFacts } from "./connect.ts";
 import { hopByHopNames } from "./hop-by-hop.ts";
 import { readPeerChain } from "./peer-chain.ts";
 import { abortError, connectError, identityError } from "./upstream-errors.ts";
-import { PROTO_HEADER } from "./h2-serve.ts";
+import { PROTO_HEADER } from "../../core/protocol/proto-header.ts";
 import { h2Body } from "./h2-body.ts";
 import { untilAborted } from "../../core/retry/signals.ts";
 
