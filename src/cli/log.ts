@@ -43,7 +43,9 @@ export function createLogger(base: Record<string, unknown>, out: LogSink = proce
   // Lines still gathered when the process ends are written on the way out.
   if (batchMs > 0) process.once("exit", flush);
   const line = (level: number, obj: object, msg: string | undefined) => {
-    const rest = JSON.stringify(obj, errorsAsObjects);
+    // A replacer makes JSON.stringify call back for every field (it was 5% of a sidecar's
+    // CPU on the access line), so it is used only for records that carry an Error.
+    const rest = JSON.stringify(obj, hasError(obj) ? errorsAsObjects : undefined);
     const fields = rest.length > 2 ? `,${rest.slice(1, -1)}` : "";
     const text = `{"level":${level},"time":${Date.now()},${fixed}${fields}${msg === undefined ? "" : `,"msg":${JSON.stringify(msg)}`}}\n`;
     if (batchMs > 0 && msg === "access") {
@@ -64,6 +66,11 @@ export function createLogger(base: Record<string, unknown>, out: LogSink = proce
     warn: (obj, msg) => line(LEVELS.warn, obj, msg),
     error: (obj, msg) => line(LEVELS.error, obj, msg),
   };
+}
+
+function hasError(obj: object): boolean {
+  for (const value of Object.values(obj)) if (value instanceof Error) return true;
+  return false;
 }
 
 /** Errors have no enumerable fields and would log as {}; pino's err serializer keeps these three. */

@@ -87,8 +87,10 @@ function bodyStream(req: IncomingMessage, limits: BodyLimits | undefined): Reada
   }, { highWaterMark: 0 });
 }
 
+/** A body declared this small is read whole and written with its head. */
+const WHOLE_BODY_MAX = 64 * 1024;
+
 export async function writeWebResponse(res: ServerResponse, response: Response, isHead: boolean, closeAfter: boolean): Promise<void> {
-  const body = response.body;
   try {
     const drop = hopByHopNames(response.headers.get("connection"));
     res.statusCode = response.status;
@@ -100,11 +102,30 @@ export async function writeWebResponse(res: ServerResponse, response: Response, 
     if (cookies.length > 0) res.setHeader("set-cookie", cookies);
     if (closeAfter) res.setHeader("connection", "close");
   } catch (err) {
-    await body?.cancel(err).catch(() => {});
+    await response.body?.cancel(err).catch(() => {});
     throw err;
   }
 
-  if (!body || isHead || response.status === 204 || response.status === 304) {
+  const bodiless = isHead || response.status === 204 || response.status === 304;
+  const declared = bodiless ? undefined : res.getHeader("content-length");
+  const length = declared === undefined ? Number.NaN : Number(declared);
+  if (length >= 0 && length <= WHOLE_BODY_MAX) {
+    // The common small answer: read whole, then head and body leave in one write, so one
+    // packet and one TLS record instead of two (Bun's node:http sends them apart
+    // otherwise), and a body that came as bytes never becomes a stream.
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch {
+      return void res.destroy(); // the upstream body failed: a cut connection, never a short body
+    }
+    if (bytes.byteLength !== length) return void res.destroy();
+    res.end(bytes);
+    return;
+  }
+
+  const body = response.body;
+  if (!body || bodiless) {
     await body?.cancel().catch(() => {});
     res.end();
     return;
@@ -116,20 +137,10 @@ export async function writeWebResponse(res: ServerResponse, response: Response, 
   const onClose = () => { if (!res.writableFinished) reader.cancel(new Error("client went away")).catch(() => {}); };
   res.once("close", onClose);
   try {
-    const declared = res.getHeader("content-length");
-    for (let first = true; ; first = false) {
+    for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       if (res.destroyed) return;
-      if (first && declared !== undefined && Number(declared) === value.byteLength) {
-        // The whole body in one chunk, the common small answer: head and body leave in one
-        // write, so one packet and one TLS record instead of two (Bun's node:http sends
-        // them apart otherwise). The read after it lets the upstream connection go back to
-        // its pool.
-        res.end(value);
-        if (!(await reader.read()).done) reader.cancel().catch(() => {});
-        return;
-      }
       if (!res.write(value)) await drained(res);
     }
     res.end();
