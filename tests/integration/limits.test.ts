@@ -153,7 +153,6 @@ describe("listener limits", () => {
 
   test("connections over the limit are refused and counted; held ones do not starve others once closed", async (t) => {
     if (runtime.adapter === "deno") return t.skip("Deno.serve does not expose connections (docs/runtimes.md)");
-    if (runtime.name === "bun") return t.skip("Bun's node:http reports a plaintext connection only once it sends a request (docs/runtimes.md)");
     const listener = await runtime.serve({ listen: "127.0.0.1:0", limits: { maxConnections: 3 }, handler: async () => new Response("ok") });
     let count = 0;
     const held: net.Socket[] = [];
