@@ -389,6 +389,27 @@ describe("mTLS listener and upstream", { timeout: 20_000 }, () => {
     });
   });
 
+  test("an idle pooled connection is closed after idleTimeoutMs; the next request opens a new one", async () => {
+    await withResources(async ({ listener }) => {
+      const l = await listener(strict(ok));
+      const u = runtime.createUpstream({ material: () => pki.material(pki.orders), verifyPeer: sanVerifier().verify, idleTimeoutMs: 200 });
+      try {
+        const seen: ConnectionInfo[] = [];
+        const once = async () => {
+          const res = await u.send(new Request("http://payments/"), { address: l.address, identity: PAYMENTS_ID }, { signal: signal(), tls: "MUTUAL", onConnection: (c) => seen.push(c) });
+          assert.equal(await res.text(), "ok");
+        };
+        await once();
+        await once();
+        await new Promise((r) => setTimeout(r, 700));
+        await once();
+        assert.deepEqual(seen.map((c) => c.reused), [false, true, false]);
+      } finally {
+        u.close();
+      }
+    });
+  });
+
   test("a pooled connection the server dropped is replaced transparently for a replayable request", async () => {
     await withResources(async ({ upstream }) => {
       // Answers the first request on each connection and drops the connection at the
