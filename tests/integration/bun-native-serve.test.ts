@@ -1,12 +1,18 @@
 // The native Bun HTTP/1.1 listener (src/runtime/bun/native-serve.ts) on raw sockets: strict
 // RFC 9112 framing, pipelining in order, 100-continue, response framing, keep-alive and
-// half-close. The shared suites cover the ServeOptions contract; these cover what only a
-// hand-written parser can get wrong. Bun only: node and Deno have no Bun.listen.
+// half-close; under mTLS (native-tls.ts) the verdict before any request, the headers
+// timeout, a stalled handshake, rotation beside live connections and ALPN h2. The shared
+// suites cover the ServeOptions contract; these cover what only a hand-written server can
+// get wrong. Bun only: node and Deno have no Bun.listen.
 
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import http2 from "node:http2";
 import net from "node:net";
-import type { Handler, Listener } from "../../src/runtime/types.ts";
+import tls from "node:tls";
+import type { ConnInfo, Handler, Listener, ServeOptions, TlsRefusal } from "../../src/runtime/types.ts";
+import { mintTestPki, ORDERS_ID, type Leaf, type TestPki } from "./helpers/certs.ts";
+import { sanVerifier } from "./helpers/verifier.ts";
 
 const isBun = "Bun" in globalThis;
 
@@ -161,6 +167,193 @@ describe("native Bun HTTP/1.1 listener", { skip: !isBun && "Bun.listen is Bun's"
     await withListener(handler, async (l) => {
       const r = await converse(l.port, ["POST /a HTTP/1.1\r\nhost: h\r\ncontent-length: 5\r\n\r\nhelloGET /", "b HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n"]);
       assert.match(r.text, /\r\n\r\n\/a[\s\S]*\r\n\r\n\/b$/);
+    });
+  });
+});
+
+describe("native Bun mTLS (STRICT) listener", { skip: !isBun && "Bun.listen is Bun's" }, () => {
+  let pki: TestPki;
+  before(() => {
+    pki = mintTestPki();
+  });
+  after(() => pki?.cleanup());
+
+  const refusals: { kind: TlsRefusal | undefined; reason: string }[] = [];
+  async function withTls(handler: Handler, extra: Omit<Partial<ServeOptions>, "tls"> & { tls?: Partial<NonNullable<ServeOptions["tls"]>> }, run: (l: Listener) => Promise<void>): Promise<void> {
+    const { nativeServe } = await import("../../src/runtime/bun/native-serve.ts");
+    refusals.length = 0;
+    const { tls: tlsExtra, ...rest } = extra;
+    const l = await nativeServe({
+      ...rest,
+      listen: "127.0.0.1:0",
+      handler,
+      tls: {
+        mode: "STRICT",
+        material: () => pki.material(pki.payments),
+        verifyPeer: sanVerifier().verify,
+        onRefused: (reason, _remote, kind) => void refusals.push({ kind, reason }),
+        ...tlsExtra,
+      },
+    });
+    try {
+      await run(l);
+    } finally {
+      await l.close(0);
+    }
+  }
+
+  function connect(port: number, leaf: Leaf | undefined, o: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+    return new Promise((ok, fail) => {
+      const s = tls.connect({ host: "127.0.0.1", port, ca: pki.rootPem, checkServerIdentity: () => undefined, ...(leaf ? { cert: leaf.certPem, key: leaf.keyPem } : {}), ...o }, () => ok(s));
+      s.once("error", fail);
+    });
+  }
+
+  /** Collects what `socket` receives until it closes or `until` matches. */
+  function collect(socket: net.Socket, until?: RegExp): Promise<{ text: string; closed: boolean }> {
+    return new Promise((resolve) => {
+      let text = "";
+      const timer = setTimeout(() => (socket.destroy(), resolve({ text, closed: false })), 10_000);
+      socket.on("data", (c: Buffer) => {
+        text += c.toString("latin1");
+        if (until?.test(text)) (clearTimeout(timer), resolve({ text, closed: false }));
+      });
+      socket.on("error", () => {});
+      socket.on("close", () => (clearTimeout(timer), resolve({ text, closed: true })));
+    });
+  }
+
+  /** A body with its length, so a reply ends where `collect` can tell. */
+  const sized = (text: string) => new Response(text, { headers: { "content-length": String(text.length) } });
+
+  const untilRefused = async () => {
+    for (let i = 0; i < 200 && refusals.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  test("no request is handled before the caller's SPIFFE ID is settled; the handler sees https and the identity", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const verifier = sanVerifier();
+    const seen: { url: string; info: ConnInfo }[] = [];
+    const handler: Handler = async (req, info) => (seen.push({ url: req.url, info }), sized("ok"));
+    await withTls(handler, { tls: { verifyPeer: async (chain, expected) => (await gate, verifier.verify(chain, expected)) } }, async (l) => {
+      const s = await connect(l.port, pki.orders);
+      const reply = collect(s, /\r\n\r\nok$/);
+      s.write("GET /a HTTP/1.1\r\nhost: payments\r\n\r\n");
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(seen.length, 0, "a request was handled before verifyPeer settled");
+      release();
+      assert.match((await reply).text, /^HTTP\/1\.1 200 OK/);
+      s.destroy();
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]!.url, "https://payments/a");
+      assert.equal(seen[0]!.info.mtls, true);
+      assert.equal(seen[0]!.info.peerIdentity, ORDERS_ID);
+    });
+  });
+
+  test("an identity the verifier refuses: closed, reported as identity, the handler never runs", async () => {
+    let calls = 0;
+    const handler: Handler = async () => (calls++, sized("ok"));
+    await withTls(handler, { tls: { verifyPeer: sanVerifier(["spiffe://cluster.local/ns/default/sa/billing"]).verify } }, async (l) => {
+      const s = await connect(l.port, pki.orders);
+      s.write("GET / HTTP/1.1\r\nhost: payments\r\n\r\n");
+      const r = await collect(s);
+      assert.equal(r.closed, true);
+      assert.equal(r.text, "");
+      await untilRefused();
+      assert.equal(calls, 0);
+      assert.equal(refusals[0]?.kind, "identity");
+      assert.match(refusals[0]!.reason, /^mTLS client 127\.0\.0\.1:\d+ refused: .*not allowed here/);
+    });
+  });
+
+  test('clientCert "request": no certificate is accepted without an identity; one from another root is refused', async () => {
+    const infos: ConnInfo[] = [];
+    const handler: Handler = async (_req, info) => (infos.push(info), sized("ok"));
+    await withTls(handler, { tls: { clientCert: "request" } }, async (l) => {
+      const anonymous = await connect(l.port, undefined);
+      const reply = collect(anonymous, /\r\n\r\nok$/);
+      anonymous.write("GET / HTTP/1.1\r\nhost: control\r\n\r\n");
+      assert.match((await reply).text, /^HTTP\/1\.1 200 OK/);
+      anonymous.destroy();
+      assert.deepEqual({ mtls: infos[0]?.mtls, id: infos[0]?.peerIdentity }, { mtls: false, id: undefined });
+      const stranger = await connect(l.port, pki.stranger);
+      stranger.write("GET / HTTP/1.1\r\nhost: control\r\n\r\n");
+      assert.equal((await collect(stranger)).text, "");
+      await untilRefused();
+      assert.equal(refusals[0]?.kind, "untrusted");
+      assert.equal(infos.length, 1);
+    });
+  });
+
+  test("a head that stalls inside mTLS is answered 408 after the headers timeout", async () => {
+    await withTls(async () => sized("ok"), { limits: { requestHeadersTimeoutMs: 300 } }, async (l) => {
+      const s = await connect(l.port, pki.orders);
+      s.write("GET / HTTP/1.1\r\nhost: pay");
+      const r = await collect(s);
+      assert.match(r.text, /^HTTP\/1\.1 408 [\s\S]*x-remora-rejected: headers_timeout/);
+      assert.equal(r.closed, true);
+    });
+  });
+
+  test("a client that connects and never finishes the handshake is closed after the headers timeout", async () => {
+    await withTls(async () => sized("ok"), { limits: { requestHeadersTimeoutMs: 300 } }, async (l) => {
+      const s = net.connect(l.port, "127.0.0.1");
+      s.write(Buffer.from([0x16, 0x03, 0x01])); // the start of a TLS record, then nothing
+      const r = await collect(s);
+      assert.equal(r.closed, true);
+      await untilRefused();
+      assert.equal(refusals[0]?.kind, "handshake");
+      assert.match(refusals[0]!.reason, /did not complete the TLS handshake within 300 ms/);
+    });
+  });
+
+  test("reloadTls: new connections get the new certificate on the same port, a live one keeps working", async () => {
+    let leaf = pki.payments;
+    const handler: Handler = async (req) => sized(new URL(req.url).pathname);
+    await withTls(handler, { tls: { material: () => pki.material(leaf) } }, async (l) => {
+      const old = await connect(l.port, pki.orders);
+      const serial = (s: tls.TLSSocket) => s.getPeerCertificate().serialNumber.toUpperCase();
+      assert.equal(serial(old), pki.payments.serial);
+      leaf = pki.paymentsRotated;
+      l.reloadTls();
+      const fresh = await connect(l.port, pki.orders);
+      assert.equal(serial(fresh), pki.paymentsRotated.serial);
+      fresh.destroy();
+      const reply = collect(old, /\r\n\r\n\/still$/);
+      old.write("GET /still HTTP/1.1\r\nhost: payments\r\n\r\n");
+      assert.match((await reply).text, /^HTTP\/1\.1 200 OK/);
+      old.destroy();
+    });
+  });
+
+  test("SO_REUSEPORT (for rotation) does not let a second listener share a taken port", async () => {
+    const { nativeServe } = await import("../../src/runtime/bun/native-serve.ts");
+    await withTls(async () => sized("ok"), {}, async (l) => {
+      const again = nativeServe({ listen: l.address, handler: async () => sized("ok"), tls: { mode: "STRICT", material: () => pki.material(pki.payments), verifyPeer: sanVerifier().verify } });
+      await assert.rejects(again, /cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+    });
+  });
+
+  test("ALPN h2 with streams.h2: HTTP/2 inside mTLS, with the caller's identity", async () => {
+    const handler: Handler = async (req, info) => new Response(`${req.headers.get("remora-proto")} ${info.peerIdentity} ${new URL(req.url).protocol}`);
+    await withTls(handler, { streams: { h2: true } }, async (l) => {
+      const session = http2.connect(`https://127.0.0.1:${l.port}`, { ca: pki.rootPem, cert: pki.orders.certPem, key: pki.orders.keyPem, checkServerIdentity: () => undefined });
+      try {
+        const text = await new Promise<string>((ok, fail) => {
+          const stream = session.request({ ":path": "/x", ":authority": "payments" });
+          let body = "";
+          stream.setEncoding("utf8");
+          stream.on("data", (c: string) => (body += c));
+          stream.on("end", () => ok(body));
+          stream.on("error", fail);
+          stream.end();
+        });
+        assert.equal(text, `h2 ${ORDERS_ID} https:`);
+      } finally {
+        session.destroy();
+      }
     });
   });
 });

@@ -36,8 +36,6 @@ const QUIET_MS = 1000;
 /** How long one input may take to be answered or closed in the end: generous, never a timing assertion. */
 const DEADLINE_MS = 10_000;
 const isDeno = "Deno" in globalThis;
-const isBun = "Bun" in globalThis;
-if (isBun) console.error("\n*** listener fuzz on Bun: the mTLS inbound is not held to its headers timeout (Bun's node:http ignores it on sockets handed over by node:tls; docs/runtimes.md) ***\n");
 /** Known divergences the oracle may tolerate (support/http1-oracle.ts); none are needed now. */
 const ALLOW: OracleAllowances = {};
 /**
@@ -324,7 +322,7 @@ describe(`listener fuzz (seed ${SEED})`, () => {
       name: "inbound (mTLS)",
       dialect: { paths: ["/fz/{id}", "/fz/{id}?q=1", "/"], host: "payments" },
       open: () => connectTls(sidecar.inbound!, { ca, ...clientCert }),
-      selfClose: !isBun,
+      selfClose: true,
       budgetMs: 10_000,
       liveness: { request: "GET /alive/{id} HTTP/1.1\r\nhost: payments\r\nconnection: close\r\n\r\n", expect: /^app GET \/alive\/\d+$/ },
     })());

@@ -26,6 +26,8 @@ export interface ListenerContext {
   limits: ListenerLimits;
   keepAliveMs: number;
   authority(): string;
+  /** "https" on an mTLS listener: the scheme of request URLs built from origin-form targets. */
+  scheme: "http" | "https";
   closing(): boolean;
   reject(reason: LimitReason, remote: string): void;
   tunnel: ((t: TunnelRequest) => void) | undefined;
@@ -73,10 +75,11 @@ export class Http1Connection implements SocketOwner {
   private closed = false;
   private handedOff = false;
 
-  constructor(socket: ListenSocket<SocketOwner>, ctx: ListenerContext, now: number) {
+  /** `info` carries the caller's verified identity on an mTLS listener (native-tls.ts). */
+  constructor(socket: ListenSocket<SocketOwner>, ctx: ListenerContext, now: number, info?: ConnInfo) {
     this.socket = socket;
     this.ctx = ctx;
-    this.info = { remoteAddress: socket.remoteAddress ?? "", remotePort: socket.remotePort ?? 0, mtls: false };
+    this.info = info ?? { remoteAddress: socket.remoteAddress ?? "", remotePort: socket.remotePort ?? 0, mtls: false };
     this.remote = `${this.info.remoteAddress}:${this.info.remotePort}`;
     this.idleSince = now;
     socket.data = this;
@@ -220,7 +223,7 @@ export class Http1Connection implements SocketOwner {
     const target = head.target;
     let url: string;
     if (/^https?:\/\//i.test(target)) url = target;
-    else if (target.startsWith("/")) url = `http://${head.host || ctx.authority()}${target}`;
+    else if (target.startsWith("/")) url = `${ctx.scheme}://${head.host || ctx.authority()}${target}`;
     else return this.answerAndClose(400, "Bad Request", `request target "${target}" is not supported\n`);
     const framed = head.chunked || (head.contentLength !== undefined && head.contentLength > 0);
     if (framed && (head.method === "GET" || head.method === "HEAD")) {
@@ -500,7 +503,7 @@ export class Http1Connection implements SocketOwner {
       }
       url = `http://${target}/`;
     } else if (/^https?:\/\//i.test(target)) url = target;
-    else url = `http://${head.host || this.ctx.authority()}${target.startsWith("/") ? target : `/${target}`}`;
+    else url = `${this.ctx.scheme}://${head.host || this.ctx.authority()}${target.startsWith("/") ? target : `/${target}`}`;
     const headers = new Headers();
     for (let i = 0; i + 1 < head.raw.length; i += 2) headers.append(head.raw[i]!, head.raw[i + 1]!);
     let request: Request;

@@ -1,22 +1,25 @@
-// Plaintext listeners on Bun run on Bun.listen with remora's own HTTP/1.1 server
-// (native-connection.ts): Bun's node:http fed sockets through emit("connection") runs a JS
-// fallback server over node:net streams, about half as fast. With `streams`, the first
-// bytes pick the protocol as in the node adapter (src/runtime/node/serve.ts); HTTP/2,
-// tunnels and opaque TCP go to the shared handlers through a node:stream Duplex.
+// Plaintext and mTLS STRICT listeners on Bun run on Bun.listen with remora's own HTTP/1.1
+// server (native-connection.ts): Bun's node:http fed sockets through emit("connection")
+// runs a JS fallback server over node:net streams, about half as fast. With `streams`, the
+// first bytes (plaintext) or ALPN (mTLS) pick the protocol as in the node adapter
+// (src/runtime/node/serve.ts); HTTP/2, tunnels and opaque TCP go to the shared handlers
+// through a node:stream Duplex.
 
 import type http2 from "node:http2";
 import type net from "node:net";
+import type tls from "node:tls";
 import { RemoraError } from "../../core/errors.ts";
 import { detectProtocol, type DetectedProtocol } from "../../core/protocol/detect.ts";
 import { closingResponse } from "../../core/protocol/http1-head.ts";
 import type { ConnInfo, LimitReason, Listener, ServeOptions } from "../types.ts";
 import { limitMessage, rawRejection, resolveLimits } from "../limits.ts";
 import { formatHostPort, parseHostPort } from "../node/address.ts";
-import { acceptH2c, drainH2Session } from "../node/h2-serve.ts";
+import { acceptH2c, drainH2Session, h2OverTls } from "../node/h2-serve.ts";
 import { DEFAULT_DETECT_TIMEOUT_MS, listenFailure } from "../node/serve.ts";
 import { Http1Connection, type ListenerContext } from "./native-connection.ts";
 import { BunDuplex, type SocketOwner } from "./native-duplex.ts";
-import { bunListen, type ListenSocket, type TcpListener } from "./native-listen.ts";
+import { bunListen, type ListenHandler, type ListenSocket, type TcpListener } from "./native-listen.ts";
+import { AwaitingVerdict, handshakeRefusal, listenTlsOptions, Refusal, verdictOf } from "./native-tls.ts";
 
 /** As the node adapter: above callers' idle timeouts, so they close idle connections first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -29,12 +32,21 @@ type Socket = ListenSocket<SocketOwner>;
 /** Owns a connection refused over the connection limit, until it closes. */
 const IGNORE: SocketOwner = { onData() {}, onDrain() {}, onEnd() {}, onClose() {} };
 
+/**
+ * A plaintext listener, or an mTLS one with `tls.mode` "STRICT" (PERMISSIVE needs the node
+ * adapter's first-byte split). Under mTLS no request is handled before the caller's
+ * certificate and SPIFFE ID are settled; refused handshakes go to `tls.onRefused`.
+ */
 export async function nativeServe(options: ServeOptions): Promise<Listener> {
   const { host, port } = parseHostPort(options.listen, "listen address");
   const limits = resolveLimits(options.limits);
   const streams = options.streams;
+  const tlsOptions = options.tls && options.tls.mode !== "DISABLE" ? options.tls : undefined;
+  if (tlsOptions && tlsOptions.mode !== "STRICT") throw new RemoraError("ERR_LISTEN", `cannot listen on ${options.listen}: the native Bun listener serves mTLS mode STRICT only, not ${tlsOptions.mode}`);
   const sockets = new Set<Socket>();
   const connections = new Set<Http1Connection>();
+  /** mTLS connections whose handshake or verdict is not in yet. */
+  const awaiting = new Set<AwaitingVerdict>();
   const h2Sessions = new Set<http2.ServerHttp2Session>();
   let closing = false;
   let authority = options.listen;
@@ -46,48 +58,60 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
     limits,
     keepAliveMs: KEEP_ALIVE_TIMEOUT_MS,
     authority: () => authority,
+    scheme: tlsOptions ? "https" : "http",
     closing: () => closing,
     reject,
     tunnel: streams?.tunnel,
   };
 
-  const http1 = (socket: Socket): Http1Connection => {
-    const conn = new Http1Connection(socket, ctx, Date.now());
+  const http1 = (socket: Socket, info?: ConnInfo): Http1Connection => {
+    const conn = new Http1Connection(socket, ctx, Date.now(), info);
     connections.add(conn);
     return conn;
   };
 
+  const handlers: ListenHandler<SocketOwner> = {
+    open(socket) {
+      socket.setNoDelay(true);
+      if (sockets.size >= limits.maxConnections) {
+        socket.data = IGNORE;
+        reject("connections", `${socket.remoteAddress}:${socket.remotePort}`);
+        // A plaintext listener can say why; on a TLS port no HTTP can be spoken yet.
+        if (tlsOptions) return socket.terminate();
+        socket.write(new TextEncoder().encode(rawRejection("connections", limits)));
+        socket.end();
+        return;
+      }
+      sockets.add(socket);
+      if (tlsOptions) awaiting.add(new AwaitingVerdict(socket, Date.now()));
+      else if (streams) detect(socket);
+      else http1(socket);
+    },
+    data: (socket, chunk) => socket.data.onData(chunk),
+    drain: (socket) => socket.data.onDrain(),
+    end: (socket) => socket.data.onEnd(),
+    close(socket, error) {
+      socket.data?.onClose(error);
+      if (socket.data instanceof Http1Connection) connections.delete(socket.data);
+      else if (socket.data instanceof AwaitingVerdict) awaiting.delete(socket.data);
+      if (sockets.delete(socket) && sockets.size === 0) allClosed?.();
+    },
+    error() {}, // close follows
+    ...(tlsOptions ? { handshake } : {}),
+  };
+
+  const listen = (onPort: number): TcpListener => bunListen<SocketOwner>({
+    hostname: host,
+    port: onPort,
+    allowHalfOpen: true,
+    socket: handlers,
+    // Rotation binds the replacement beside the old listener (reloadTls below).
+    ...(tlsOptions ? { reusePort: true, tls: listenTlsOptions(tlsOptions, streams?.h2 === true) } : {}),
+  });
+
   let listener: TcpListener;
   try {
-    listener = bunListen<SocketOwner>({
-      hostname: host,
-      port,
-      allowHalfOpen: true,
-      socket: {
-        open(socket) {
-          socket.setNoDelay(true);
-          if (sockets.size >= limits.maxConnections) {
-            socket.data = IGNORE;
-            reject("connections", `${socket.remoteAddress}:${socket.remotePort}`);
-            socket.write(new TextEncoder().encode(rawRejection("connections", limits)));
-            socket.end();
-            return;
-          }
-          sockets.add(socket);
-          if (streams) detect(socket);
-          else http1(socket);
-        },
-        data: (socket, chunk) => socket.data.onData(chunk),
-        drain: (socket) => socket.data.onDrain(),
-        end: (socket) => socket.data.onEnd(),
-        close(socket, error) {
-          socket.data?.onClose(error);
-          if (socket.data instanceof Http1Connection) connections.delete(socket.data);
-          if (sockets.delete(socket) && sockets.size === 0) allClosed?.();
-        },
-        error() {}, // close follows
-      },
-    });
+    listener = tlsOptions ? listen(exclusivePort(host, port)) : listen(port);
   } catch (err) {
     throw new RemoraError("ERR_LISTEN", `cannot listen on ${options.listen}: ${listenFailure(err)}`, { cause: err });
   }
@@ -101,8 +125,63 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
       if (conn.isClosed) connections.delete(conn);
       else conn.sweep(now);
     }
+    // The headers timeout covers the TLS handshake too: a client that connects and stalls
+    // there holds a connection as surely as a slow head (node:tls has handshakeTimeout).
+    for (const waiting of awaiting) {
+      if (now - waiting.since < limits.requestHeadersTimeoutMs) continue;
+      awaiting.delete(waiting);
+      if (waiting.closed || waiting.settled) continue;
+      waiting.terminate();
+      refused(waiting.remote, new Refusal(`the client did not complete the TLS handshake within ${limits.requestHeadersTimeoutMs} ms`, "handshake"));
+    }
   }, Math.max(100, Math.min(1000, Math.floor(limits.requestHeadersTimeoutMs / 4))));
   (sweep as { unref?: () => void }).unref?.();
+
+  function refused(remote: string, refusal: Refusal): void {
+    tlsOptions?.onRefused?.(`mTLS client ${remote} refused: ${refusal.message}`, remote, refusal.kind);
+  }
+
+  /** Bun's TLS handshake finished or failed: the caller's verdict decides who gets the connection. */
+  function handshake(socket: Socket, success: boolean, authorizationError: (Error & { code?: string }) | null): void {
+    const waiting = socket.data;
+    // Not waiting: refused over the connection limit. Settled: closed by us mid-handshake.
+    if (!(waiting instanceof AwaitingVerdict) || waiting.settled) return;
+    waiting.settled = true;
+    if (!success) {
+      awaiting.delete(waiting);
+      socket.terminate();
+      return refused(waiting.remote, handshakeRefusal(authorizationError));
+    }
+    // Any failure, even a synchronous one, becomes a refusal: the connection fails closed.
+    verdictOf(socket, authorizationError, tlsOptions!).then((peerIdentity) => {
+      awaiting.delete(waiting);
+      if (waiting.closed) return;
+      const info: ConnInfo = {
+        remoteAddress: socket.remoteAddress ?? "",
+        remotePort: socket.remotePort ?? 0,
+        mtls: peerIdentity !== undefined,
+        ...(peerIdentity !== undefined ? { peerIdentity } : {}),
+      };
+      if (streams?.h2 && socket.alpnProtocol === "h2") return overTls(socket, waiting, peerIdentity);
+      waiting.handOver(http1(socket, info));
+    }, (err: unknown) => {
+      awaiting.delete(waiting);
+      socket.terminate();
+      refused(waiting.remote, err instanceof Refusal ? err : new Refusal(err instanceof Error ? err.message : String(err), "handshake"));
+    });
+  }
+
+  /** ALPN "h2": Bun's node:http2 reads the decrypted bytes through a Duplex, as for h2c. */
+  function overTls(socket: Socket, waiting: AwaitingVerdict, peerIdentity: string | undefined): void {
+    const duplex = new BunDuplex(socket);
+    waiting.handOver(duplex);
+    const serveH2 = h2OverTls(options.handler, () => authority, limits, options.onRejected, (session) => {
+      h2Sessions.add(session);
+      session.once("close", () => h2Sessions.delete(session));
+      if (closing) drainH2Session(session);
+    });
+    serveH2(duplex as unknown as tls.TLSSocket, Promise.resolve(peerIdentity));
+  }
 
   /** Reads the first bytes and hands the connection to whoever speaks its protocol (docs/protocols.md). */
   function detect(socket: Socket): void {
@@ -183,7 +262,23 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
   return {
     address: authority,
     port: listener.port,
-    reloadTls() {},
+    /**
+     * listener.reload() keeps the certificate it started with, so a new listener with the
+     * new material binds beside this one (SO_REUSEPORT) and the old one stops accepting;
+     * its live connections keep their TLS session until they end.
+     */
+    reloadTls() {
+      if (!tlsOptions || closing) return;
+      let next: TcpListener;
+      try {
+        next = listen(listener.port);
+      } catch (err) {
+        throw new RemoraError("ERR_LISTEN", `cannot reload the TLS certificate of ${authority}: ${listenFailure(err)}`, { cause: err });
+      }
+      const old = listener;
+      listener = next;
+      old.stop(false);
+    },
     close(graceMs = DEFAULT_GRACE_MS) {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
@@ -198,12 +293,26 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
         };
         // In-flight requests finish with `connection: close` (native-connection.ts); idle connections close now.
         for (const conn of connections) conn.closeIfIdle();
+        for (const waiting of awaiting) waiting.terminate();
         for (const session of h2Sessions) drainH2Session(session);
         if (sockets.size === 0) allClosed();
       });
       return closed;
     },
   };
+}
+
+/**
+ * With SO_REUSEPORT a bind beside another live listener of the same uid succeeds and the
+ * two share the connections, so a second sidecar on a taken port would not fail. A plain
+ * bind first keeps EADDRINUSE (it fails beside any listener, SO_REUSEPORT or not), and
+ * picks the port when 0 was asked for.
+ */
+function exclusivePort(hostname: string, port: number): number {
+  const probe = bunListen<SocketOwner>({ hostname, port, allowHalfOpen: false, socket: { open: (s) => s.terminate(), data() {}, drain() {}, end() {}, close() {}, error() {} } });
+  const bound = probe.port;
+  probe.stop(true);
+  return bound;
 }
 
 function infoOf(socket: Socket): ConnInfo {

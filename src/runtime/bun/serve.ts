@@ -1,6 +1,7 @@
-// Bun listeners: plaintext ones run on Bun.listen with remora's own HTTP/1.1 server
-// (native-serve.ts), TLS and PERMISSIVE ones on Bun's node:tls + node:http (the node
-// adapter's serve). Bun.serve is used for neither (docs/runtimes.md):
+// Bun listeners: plaintext and mTLS STRICT ones run on Bun.listen with remora's own
+// HTTP/1.1 server (native-serve.ts), PERMISSIVE ones (plaintext and TLS on one port, told
+// apart by the first byte) on Bun's node:tls + node:http (the node adapter's serve).
+// Bun.serve is used for none (docs/runtimes.md):
 // - it builds request.url from the Host header even for an absolute-form target
 //   ("POST http://payments/charge", what http_proxy and `curl -x` send), against RFC 9112
 //   §3.2.2, so the outbound listener could not see the destination (oven-sh/bun#33002);
@@ -13,6 +14,6 @@ import { serve as nodeServe } from "../node/serve.ts";
 import { nativeServe } from "./native-serve.ts";
 
 export function serve(options: ServeOptions): Promise<Listener> {
-  const plaintext = !options.tls || options.tls.mode === "DISABLE";
-  return plaintext ? nativeServe(options) : nodeServe(options);
+  const native = !options.tls || options.tls.mode === "DISABLE" || options.tls.mode === "STRICT";
+  return native ? nativeServe(options) : nodeServe(options);
 }
