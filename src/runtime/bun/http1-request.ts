@@ -13,14 +13,18 @@ const EXPECTS_BODY = new Set(["POST", "PUT", "PATCH"]);
 
 export class RequestBodyFailed extends Error {}
 
-export function requestHead(req: Request): { head: Uint8Array; chunked: boolean } {
+export function requestHead(req: Request): { head: Uint8Array; chunked: boolean; length?: number } {
   const url = new URL(req.url);
   const drop = hopByHopNames(req.headers.get("connection"));
   let text = `${req.method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   let hasLength = false;
+  let length: number | undefined;
   for (const [name, value] of req.headers) {
     if (drop.has(name) || name === "host") continue;
-    if (name === "content-length") hasLength = true;
+    if (name === "content-length") {
+      hasLength = true;
+      length = Number(value);
+    }
     if (/[\r\n]/.test(value)) continue; // Headers never holds these; belt and braces against splitting
     text += `${name}: ${value}\r\n`;
   }
@@ -31,16 +35,19 @@ export function requestHead(req: Request): { head: Uint8Array; chunked: boolean 
   } else if (req.body === null && !hasLength && EXPECTS_BODY.has(req.method)) {
     text += "content-length: 0\r\n";
   }
-  return { head: encoder.encode(`${text}\r\n`), chunked };
+  return { head: encoder.encode(`${text}\r\n`), chunked, ...(length !== undefined && Number.isSafeInteger(length) ? { length } : {}) };
 }
 
 /**
  * Streams the body with backpressure. A body that fails (the downstream client went away)
- * rejects with RequestBodyFailed carrying its own error; a connection that fails rejects
- * with the connection's error.
+ * rejects with RequestBodyFailed carrying its own error; so does one that ends short of,
+ * or runs past, the Content-Length the head announced (the server would read the next
+ * request's head as the rest of this body). A connection that fails rejects with the
+ * connection's error.
  */
-export async function writeBody(body: ReadableStream<Uint8Array>, socket: ByteSocket, chunked: boolean): Promise<void> {
+export async function writeBody(body: ReadableStream<Uint8Array>, socket: ByteSocket, chunked: boolean, length?: number): Promise<void> {
   const reader = body.getReader();
+  let sent = 0;
   try {
     for (;;) {
       let next: Awaited<ReturnType<typeof reader.read>>;
@@ -52,6 +59,8 @@ export async function writeBody(body: ReadableStream<Uint8Array>, socket: ByteSo
       if (next.done) break;
       const chunk = next.value;
       if (chunk.byteLength === 0) continue;
+      sent += chunk.byteLength;
+      if (length !== undefined && sent > length) throw new RequestBodyFailed(`the request body ran past its content-length of ${length} bytes`);
       if (chunked) {
         await socket.write(encoder.encode(`${chunk.byteLength.toString(16)}\r\n`));
         await socket.write(chunk);
@@ -61,6 +70,7 @@ export async function writeBody(body: ReadableStream<Uint8Array>, socket: ByteSo
       }
     }
     if (chunked) await socket.write(LAST_CHUNK);
+    if (length !== undefined && sent !== length) throw new RequestBodyFailed(`the request body ended after ${sent} of its ${length} bytes`);
   } catch (err) {
     reader.cancel().catch(() => {});
     throw err;

@@ -45,6 +45,8 @@ interface Exchange {
   wake: (() => void) | undefined;
   /** Nobody reads the body any more: what still arrives is dropped. */
   discard: boolean;
+  /** The handler started reading the body (a proxy forwarding it): it gets all of it, even after the answer. */
+  reading: boolean;
   /** A limit or a framing error cut the body: the answer says why. */
   cut: LimitReason | undefined;
   continueSent: boolean;
@@ -240,6 +242,7 @@ export class Http1Connection implements SocketOwner {
       received: 0,
       wake: undefined,
       discard: false,
+      reading: false,
       cut: undefined,
       continueSent: false,
       headWritten: false,
@@ -391,11 +394,17 @@ export class Http1Connection implements SocketOwner {
     if (this.closed) return;
     if (closeAfter || this.ctx.closing()) return this.end();
     if (!ex.bodyDone) {
-      // The handler answered without reading the whole body: read the rest and drop it, as
-      // node:http does, so the next pipelined request starts at the right byte.
-      ex.discard = true;
-      ex.queue = [];
-      ex.queued = 0;
+      // Answered before the body ended. A body the handler is reading still goes to it whole:
+      // an upstream app may answer before reading its request, and the sidecar must still
+      // forward every byte it announced (a short body would leave the app's connection
+      // mid-request, found by the demo). A body nobody reads is read and dropped, as node:http
+      // does, so the next pipelined request starts at the right byte. Either way the next
+      // request waits for the end of this body.
+      if (!ex.reading) {
+        ex.discard = true;
+        ex.queue = [];
+        ex.queued = 0;
+      }
       return this.pump();
     }
     this.next();
@@ -423,6 +432,7 @@ export class Http1Connection implements SocketOwner {
   }
 
   private pull(ex: Exchange, controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> | void {
+    ex.reading = true;
     const chunk = ex.queue.shift();
     if (chunk) {
       ex.queued -= chunk.byteLength;

@@ -125,10 +125,10 @@ async function exchange(req: Request, conn: Pooled, reused: boolean, opts: Upstr
   let bodyFailure: unknown;
   let bodySent: Promise<void> = Promise.resolve();
   try {
-    const { head, chunked } = requestHead(req);
+    const { head, chunked, length } = requestHead(req);
     await socket.write(head);
     if (req.body !== null) {
-      bodySent = writeBody(req.body, socket, chunked);
+      bodySent = writeBody(req.body, socket, chunked, length);
       // A failing request body (the downstream client went away) is not the upstream's
       // fault: it propagates as it is, never as an UpstreamError.
       bodySent.catch((err: unknown) => {
