@@ -6,6 +6,7 @@ import type { ServeOptions, TlsRefusal } from "../types.ts";
 import { formatHostPort } from "../node/address.ts";
 import type { SocketOwner } from "./native-duplex.ts";
 import type { ListenSocket, ListenTlsOptions } from "./native-listen.ts";
+import { describeVerifyCode, verifyCodeKind } from "../verify-codes.ts";
 
 type TlsOptions = NonNullable<ServeOptions["tls"]>;
 
@@ -87,22 +88,9 @@ export function handshakeRefusal(err: (Error & { code?: string }) | null): Refus
   return new Refusal(`the TLS handshake failed (${reason || err?.message || "no reason given"})`, "handshake");
 }
 
-/** The metric label for an X509_V_ERR_* name (as node:tls spells them). */
+/** The metric label for an X509_V_ERR_* name; a refusal without one counts as untrusted. */
 function refusalKind(code: string | undefined): TlsRefusal {
-  if (code === "CERT_HAS_EXPIRED") return "expired";
-  if (code === "CERT_NOT_YET_VALID") return "not-yet-valid";
-  if (code === "INVALID_PURPOSE") return "key-usage";
-  return "untrusted";
-}
-
-const VERIFY_CODE = /^(UNABLE_TO_|CERT_|SELF_SIGNED_|DEPTH_ZERO_|INVALID_CA|PATH_LENGTH_|INVALID_PURPOSE)/;
-
-function describeVerifyCode(code: string | undefined): string | undefined {
-  if (!code || !VERIFY_CODE.test(code)) return undefined;
-  if (code === "CERT_HAS_EXPIRED") return "the client certificate has expired";
-  if (code === "CERT_NOT_YET_VALID") return "the client certificate is not yet valid";
-  if (code === "INVALID_PURPOSE") return "the client certificate may not be used for TLS client authentication (INVALID_PURPOSE)";
-  return `the client certificate does not chain to the trust bundle (${code})`;
+  return verifyCodeKind(code ?? "");
 }
 
 /**

@@ -5,6 +5,7 @@ import type http from "node:http";
 import type net from "node:net";
 import tls from "node:tls";
 import type { ServeOptions, TlsMaterial, TlsRefusal } from "../types.ts";
+import { describeVerifyCode, verifyCodeKind } from "../verify-codes.ts";
 import { formatHostPort } from "./address.ts";
 import { readPeerChain } from "./peer-chain.ts";
 
@@ -133,13 +134,9 @@ function handshakeRefusal(err: NodeJS.ErrnoException, socket: tls.TLSSocket): [s
   return [`the TLS handshake failed (${err.code ?? err.message})`, "handshake"];
 }
 
-/** The metric label for an OpenSSL X509_V_ERR_* name. */
+/** The metric label for an OpenSSL X509_V_ERR_* name; a refusal without one is a failed handshake. */
 function refusalKind(code: string | undefined): TlsRefusal {
-  if (code === "CERT_HAS_EXPIRED") return "expired";
-  if (code === "CERT_NOT_YET_VALID") return "not-yet-valid";
-  if (code === "INVALID_PURPOSE") return "key-usage";
-  if (code === undefined) return "handshake";
-  return "untrusted";
+  return code === undefined ? "handshake" : verifyCodeKind(code);
 }
 
 function errorCodeOf(value: string | Error | undefined | null): string | undefined {
@@ -147,13 +144,3 @@ function errorCodeOf(value: string | Error | undefined | null): string | undefin
   return typeof value === "string" ? value : ((value as NodeJS.ErrnoException).code ?? value.message);
 }
 
-// OpenSSL's X509_V_ERR_* names as node:tls spells them.
-const VERIFY_CODE = /^(UNABLE_TO_|CERT_|SELF_SIGNED_|DEPTH_ZERO_|INVALID_CA|PATH_LENGTH_|INVALID_PURPOSE|HOSTNAME_MISMATCH)/;
-
-function describeVerifyCode(code: string | undefined): string | undefined {
-  if (!code || !VERIFY_CODE.test(code)) return undefined;
-  if (code === "CERT_HAS_EXPIRED") return "the client certificate has expired";
-  if (code === "CERT_NOT_YET_VALID") return "the client certificate is not yet valid";
-  if (code === "INVALID_PURPOSE") return "the client certificate may not be used for TLS client authentication (INVALID_PURPOSE)";
-  return `the client certificate does not chain to the trust bundle (${code})`;
-}
