@@ -1,14 +1,21 @@
 // The slice of Bun's native API the Bun adapter uses, typed here because the project does
 // not depend on bun-types. Names and shapes follow https://bun.sh/docs/api (Bun 1.4).
 
-/** Bun's TCP/TLS socket (Bun.connect); the TLS methods mirror node:tls. */
-export interface BunSocket {
+/** What every Bun socket does, whether Bun.connect opened it or Bun.listen accepted it. */
+export interface BunSocketBase {
+  /** Bytes the kernel took: fewer than given when its buffer is full (the rest waits for `drain`), -1 once closed. */
   write(data: Uint8Array): number;
+  /** Half-close: a FIN after what was written. */
   end(): void;
+  /** Close at once (a reset when unread bytes remain). */
   terminate(): void;
   pause(): void;
   resume(): void;
   setNoDelay(noDelay?: boolean): boolean;
+}
+
+/** Bun's TCP/TLS socket (Bun.connect); the TLS methods mirror node:tls. */
+export interface BunSocket extends BunSocketBase {
   /** Whether this socket keeps the process alive (like node:net). */
   ref(): void;
   unref(): void;

@@ -2,18 +2,11 @@
 // HTTP/1.1 listener uses, typed here because the project does not depend on bun-types.
 // Shapes follow https://bun.sh/docs/api/tcp (Bun 1.4).
 
+import type { BunSocketBase } from "./bun-api.ts";
+
 /** One accepted TCP connection; `data` is ours (the connection's current owner). */
-export interface ListenSocket<T> {
+export interface ListenSocket<T> extends BunSocketBase {
   data: T;
-  /** Bytes the kernel took: fewer than given when its buffer is full (the rest waits for `drain`), -1 once closed. */
-  write(data: Uint8Array): number;
-  /** Half-close: a FIN after what was written. */
-  end(): void;
-  /** Close at once (a reset when unread bytes remain). */
-  terminate(): void;
-  pause(): void;
-  resume(): void;
-  setNoDelay(noDelay?: boolean): boolean;
   readonly remoteAddress: string;
   readonly remotePort: number;
   /** TLS only: the client's leaf certificate (Bun shows no intermediates), `raw` absent when none was sent. */
