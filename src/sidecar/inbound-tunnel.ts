@@ -10,7 +10,7 @@ import type { MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import { closingResponse, requestHead, responseHead } from "../core/protocol/http1-head.ts";
 import { UpstreamError } from "../core/upstream.ts";
 import type { ConnInfo, Duplex, StreamHandlers, TunnelRequest } from "../runtime/types.ts";
-import type { MeshTunnelDialer } from "../runtime/node/mesh-tunnel.ts";
+import type { MeshTunnelDialer } from "../runtime/tunnel-dialer.ts";
 import { setClientCertHeader } from "./headers.ts";
 import type { Logger } from "./logger.ts";
 import { pipeBoth } from "./pipe.ts";

@@ -30,7 +30,7 @@ import { createInboundStreams } from "./inbound-tunnel.ts";
 import type { ProtocolSettings } from "./protocols.ts";
 import type { Upstream } from "../core/upstream.ts";
 import { upgradeToH2 } from "./orig-proto.ts";
-import { createMeshTunnelDialer } from "../runtime/node/mesh-tunnel.ts";
+import { lazyMeshTunnelDialer } from "../runtime/tunnel-dialer.ts";
 import { createAdminHandler } from "./admin.ts";
 import { createEventHub, type EventHub, type RequestRecord } from "./event-stream.ts";
 import { createTracing, tracedHub, type TracingSettings } from "./tracing/tracing.ts";
@@ -163,8 +163,8 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
     },
   );
 
-  // Tunnels and opaque TCP go to peers over node:tls on every runtime (src/runtime/node/mesh-tunnel.ts).
-  const dialer = createMeshTunnelDialer({ material: () => material, verifyPeer });
+  // Tunnels and opaque TCP go to peers over node:tls on every runtime (src/runtime/node/mesh-tunnel.ts), loaded by the first tunnel.
+  const dialer = lazyMeshTunnelDialer({ material: () => material, verifyPeer });
   const tunnels = createOutboundTunnels({ runtime, pipeline, dialer, metrics, clock, log, protocols: settings.protocols ?? {}, limits, vips: () => vips, ...(deps.discover ? { discover: deps.discover } : {}) });
 
   const opened: Listener[] = [];

@@ -12,7 +12,7 @@ import { closingResponse, requestHead, responseHead } from "../core/protocol/htt
 import { logicalName, readdressVip, destinationName } from "../core/router.ts";
 import { UpstreamError } from "../core/upstream.ts";
 import type { Duplex, Listener, ListenerLimits, Runtime, StreamHandlers, TunnelRequest } from "../runtime/types.ts";
-import { TunnelRefused, type MeshTunnelDialer, type OpenedTunnel } from "../runtime/node/mesh-tunnel.ts";
+import { TunnelRefused, type MeshTunnelDialer, type OpenedTunnel } from "../runtime/tunnel-dialer.ts";
 import type { Logger } from "./logger.ts";
 import { pipeBoth } from "./pipe.ts";
 import { DEFAULT_TCP_IDLE_MS, DEFAULT_WEBSOCKET_IDLE_MS, type ProtocolSettings, type TcpListenerSettings } from "./protocols.ts";

@@ -3,3 +3,8 @@
 
 /** Set to "h2" on Requests made from HTTP/2 streams; never forwarded to an app. */
 export const PROTO_HEADER = "remora-proto";
+
+/** Whether `req` is to be sent over HTTP/2: it arrived over h2 (the listener marked it). */
+export function wantsH2(req: Request): boolean {
+  return req.headers.get(PROTO_HEADER) === "h2";
+}

@@ -4,13 +4,14 @@
 // pipelined requests are answered in order (RFC 9112 §9.3.2).
 
 import { Buffer } from "node:buffer";
-import { STATUS_CODES } from "node:http";
 import type { ConnInfo, Handler, LimitReason, ListenerLimits, TunnelRequest } from "../types.ts";
 import { rawRejection } from "../limits.ts";
 import { closingResponse } from "../../core/protocol/http1-head.ts";
+import { reasonPhrase } from "../../core/protocol/status-text.ts";
 import { hopByHopNames } from "../node/hop-by-hop.ts";
 import { chunkedDecoder, lengthDecoder, MalformedBody, type BodyDecoder } from "./native-body-decoder.ts";
-import { BunDuplex, type SocketOwner } from "./native-duplex.ts";
+import type { SocketOwner } from "./native-duplex.ts";
+import { withHandOver } from "./hand-over.ts";
 import type { ListenSocket } from "./native-listen.ts";
 import { leadingEmptyLines, parseHead, type RequestHead } from "./native-request-parser.ts";
 
@@ -305,7 +306,7 @@ export class Http1Connection implements SocketOwner {
     const status = response.status;
     const body = response.body;
     let closeAfter = head.close || this.ctx.closing();
-    let text = `HTTP/1.1 ${status} ${response.statusText || STATUS_CODES[status] || ""}\r\n`;
+    let text = `HTTP/1.1 ${status} ${response.statusText || reasonPhrase(status)}\r\n`;
     let declared: string | undefined;
     let dated = false;
     try {
@@ -529,10 +530,12 @@ export class Http1Connection implements SocketOwner {
     this.inbound = new Uint8Array(0);
     this.handedOff = true;
     this.setPaused(false);
-    const socket = new BunDuplex(this.socket);
-    socket.pause();
-    if (this.peerEnded) socket.onEnd();
-    tunnel({ kind, request, socket, head: new Uint8Array(rest), info: this.info });
+    withHandOver(this.socket, ({ BunDuplex }) => {
+      const socket = new BunDuplex(this.socket);
+      socket.pause();
+      if (this.peerEnded) socket.onEnd();
+      tunnel({ kind, request, socket, head: new Uint8Array(rest), info: this.info });
+    });
   }
 
   /** A limit or a malformed head: the raw answer with its reason, then close. */

@@ -14,10 +14,10 @@ import { closingResponse } from "../../core/protocol/http1-head.ts";
 import type { ConnInfo, LimitReason, Listener, ServeOptions } from "../types.ts";
 import { limitMessage, rawRejection, resolveLimits } from "../limits.ts";
 import { formatHostPort, parseHostPort } from "../node/address.ts";
-import { acceptH2c, drainH2Session, h2OverTls } from "../node/h2-serve.ts";
-import { DEFAULT_DETECT_TIMEOUT_MS, listenFailure } from "../node/serve.ts";
+import { DEFAULT_DETECT_TIMEOUT_MS, listenFailure } from "../listener-common.ts";
 import { Http1Connection, type ListenerContext } from "./native-connection.ts";
-import { BunDuplex, type SocketOwner } from "./native-duplex.ts";
+import type { SocketOwner } from "./native-duplex.ts";
+import { loadedHandOver, withHandOver } from "./hand-over.ts";
 import { bunListen, type ListenHandler, type ListenSocket, type TcpListener } from "./native-listen.ts";
 import { AwaitingVerdict, handshakeRefusal, listenTlsOptions, Refusal, verdictOf } from "./native-tls.ts";
 
@@ -173,14 +173,16 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
 
   /** ALPN "h2": Bun's node:http2 reads the decrypted bytes through a Duplex, as for h2c. */
   function overTls(socket: Socket, waiting: AwaitingVerdict, peerIdentity: string | undefined): void {
-    const duplex = new BunDuplex(socket);
-    waiting.handOver(duplex);
-    const serveH2 = h2OverTls(options.handler, () => authority, limits, options.onRejected, (session) => {
-      h2Sessions.add(session);
-      session.once("close", () => h2Sessions.delete(session));
-      if (closing) drainH2Session(session);
+    withHandOver(socket, ({ BunDuplex, h2 }) => {
+      const duplex = new BunDuplex(socket);
+      waiting.handOver(duplex);
+      const serveH2 = h2.h2OverTls(options.handler, () => authority, limits, options.onRejected, (session) => {
+        h2Sessions.add(session);
+        session.once("close", () => h2Sessions.delete(session));
+        if (closing) h2.drainH2Session(session);
+      });
+      serveH2(duplex as unknown as tls.TLSSocket, Promise.resolve(peerIdentity));
     });
-    serveH2(duplex as unknown as tls.TLSSocket, Promise.resolve(peerIdentity));
   }
 
   /** Reads the first bytes and hands the connection to whoever speaks its protocol (docs/protocols.md). */
@@ -231,11 +233,14 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
 
   /** The socket goes to streams.opaque paused, with what detection read as `head`; without a handler it is closed. */
   function toOpaque(socket: Socket, head: Uint8Array, ended: boolean): void {
-    if (!streams?.opaque || closing) return void socket.terminate();
-    const duplex = new BunDuplex(socket);
-    duplex.pause();
-    if (ended) duplex.onEnd();
-    streams.opaque(duplex, head, infoOf(socket));
+    const opaque = streams?.opaque;
+    if (!opaque || closing) return void socket.terminate();
+    withHandOver(socket, ({ BunDuplex }) => {
+      const duplex = new BunDuplex(socket);
+      duplex.pause();
+      if (ended) duplex.onEnd();
+      opaque(duplex, head, infoOf(socket));
+    });
   }
 
   function toH2(socket: Socket, head: Uint8Array, ended: boolean): void {
@@ -249,13 +254,15 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
     }
     // Bun's node:http2 reads a plain node:stream Duplex through JS (h2-serve.ts, `replaying`),
     // so the Bun socket wrapped as one serves h2c without a detour through node:net.
-    const duplex = new BunDuplex(socket);
-    if (ended) duplex.onEnd();
-    const session = acceptH2c(duplex as unknown as net.Socket, head, options.handler, infoOf(socket), authority, limits, options.onRejected);
-    if (session) {
-      h2Sessions.add(session);
-      session.once("close", () => h2Sessions.delete(session));
-    }
+    withHandOver(socket, ({ BunDuplex, h2 }) => {
+      const duplex = new BunDuplex(socket);
+      if (ended) duplex.onEnd();
+      const session = h2.acceptH2c(duplex as unknown as net.Socket, head, options.handler, infoOf(socket), authority, limits, options.onRejected);
+      if (session) {
+        h2Sessions.add(session);
+        session.once("close", () => h2Sessions.delete(session));
+      }
+    });
   }
 
   let closed: Promise<void> | undefined;
@@ -294,7 +301,8 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
         // In-flight requests finish with `connection: close` (native-connection.ts); idle connections close now.
         for (const conn of connections) conn.closeIfIdle();
         for (const waiting of awaiting) waiting.terminate();
-        for (const session of h2Sessions) drainH2Session(session);
+        const h2 = loadedHandOver()?.h2;
+        if (h2) for (const session of h2Sessions) h2.drainH2Session(session);
         if (sockets.size === 0) allClosed();
       });
       return closed;

@@ -10,10 +10,11 @@
 //   caller's certificate to the handler, so the inbound cannot authorize by SPIFFE ID.
 
 import type { Listener, ServeOptions } from "../types.ts";
-import { serve as nodeServe } from "../node/serve.ts";
 import { nativeServe } from "./native-serve.ts";
 
-export function serve(options: ServeOptions): Promise<Listener> {
+export async function serve(options: ServeOptions): Promise<Listener> {
   const native = !options.tls || options.tls.mode === "DISABLE" || options.tls.mode === "STRICT";
-  return native ? nativeServe(options) : nodeServe(options);
+  if (native) return nativeServe(options);
+  // Loaded only for a PERMISSIVE listener: node:http and node:tls cost a sidecar that never has one its memory (issue 8).
+  return (await import("../node/serve.ts")).serve(options);
 }

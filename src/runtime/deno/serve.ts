@@ -6,7 +6,8 @@
 import { RemoraError } from "../../core/errors.ts";
 import type { ConnInfo, Listener, ServeOptions } from "../types.ts";
 import { formatHostPort, parseHostPort } from "../node/address.ts";
-import { listenFailure, serve as nodeServe } from "../node/serve.ts";
+import { serve as nodeServe } from "../node/serve.ts";
+import { listenFailure } from "../listener-common.ts";
 import { denoApi, type DenoHttpServer } from "./deno-api.ts";
 import { createCutter } from "./cutter.ts";
 import { limitMessage, rejectionResponse, resolveLimits } from "../limits.ts";

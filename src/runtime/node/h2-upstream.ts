@@ -37,10 +37,7 @@ export interface H2Upstream {
   sessions(): number;
 }
 
-/** Whether `req` is to be sent over HTTP/2: it arrived over h2 (the listener marked it). */
-export function wantsH2(req: Request): boolean {
-  return req.headers.get(PROTO_HEADER) === "h2";
-}
+export { wantsH2 } from "../../core/protocol/proto-header.ts";
 
 const WINDOW_BYTES = 1 << 20;
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;

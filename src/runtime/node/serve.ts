@@ -17,6 +17,7 @@ import { detectProtocol, type DetectedProtocol } from "../../core/protocol/detec
 import { closingResponse } from "../../core/protocol/http1-head.ts";
 import { toTunnelRequest } from "./tunnel-request.ts";
 import { acceptH2c, drainH2Session, h2OverTls } from "./h2-serve.ts";
+import { DEFAULT_DETECT_TIMEOUT_MS, listenFailure } from "../listener-common.ts";
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 /** Well above our upstream's 4 s idle timeout, so callers close idle connections first (no keep-alive race). */
@@ -24,14 +25,6 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** A PERMISSIVE connection that sends nothing is dropped after this long. */
 const FIRST_BYTE_TIMEOUT_MS = 30_000;
 const DEFAULT_GRACE_MS = 5_000;
-/**
- * How long a plaintext connection may stay silent before it is taken for a server-speaks-
- * first protocol (docs/protocols.md). Istio waits 100 ms, which misroutes a client on a
- * loaded machine; Linkerd waits 10 s, which stalls every MySQL or SMTP session that long
- * when its port is not in opaque_ports. 1 s is long enough for any client that speaks
- * first and short enough to be a tolerable first-connect delay for one that does not.
- */
-export const DEFAULT_DETECT_TIMEOUT_MS = 1_000;
 
 export async function serve(options: ServeOptions): Promise<Listener> {
   const { host, port } = parseHostPort(options.listen, "listen address");
@@ -388,15 +381,3 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Why a listen failed, in words (shared with the Bun and Deno adapters' native listeners). */
-export function listenFailure(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === "EADDRINUSE") return "address already in use";
-  if (code === "EACCES") return "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
-  if (code === "EADDRNOTAVAIL") return "no interface on this host has that address";
-  return messageOf(err);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
