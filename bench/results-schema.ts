@@ -28,6 +28,8 @@ export interface LoadRow {
   verdict: Verdict;
   /** CPU of the path's proxies over the whole generator run (warm-up and drain included). */
   proxyCpuSeconds: number;
+  /** The same per proxy, in the order of PathInfo.proxies (absent in results before 2026-11-26). */
+  proxyCpuSecondsEach?: number[];
   /** Requests sent over that same span. */
   requestsSent: number;
   generatorWallMs: number;
@@ -62,5 +64,17 @@ export interface BenchResults {
   wrk: WrkRow[];
   handshakes: HandshakeRow[];
   retry?: { runtime: string; policy: string; flapping: string };
+  /** The compiled single binary's idle sidecars (the form issue 8's memory target names). */
+  binary?: BinaryIdle;
   notes: string[];
+}
+
+export interface BinaryIdle {
+  /** Relative to the repository, e.g. dist/remora-bun. */
+  file: string;
+  sizeMiB: number;
+  /** `remora version` of the binary. */
+  version: string;
+  proxies: string[];
+  idleRssMiB: number[];
 }

@@ -21,7 +21,8 @@ import { startHaproxyPair } from "./paths/haproxy-pair.ts";
 import type { BenchEnv, PathHandle } from "./paths/path.ts";
 import { remoraCommand, startRemoraPair, type RemoraRuntime } from "./paths/remora-pair.ts";
 import { startRetryTopology } from "./paths/retry-topology.ts";
-import type { BenchResults, HandshakeRow, LoadRow, PathInfo, WrkRow } from "./results-schema.ts";
+import type { BenchResults, BinaryIdle, HandshakeRow, LoadRow, PathInfo, WrkRow } from "./results-schema.ts";
+import { measureBinaryIdle } from "./paths/binary-idle.ts";
 import { describeMachine } from "./support/machine.ts";
 import { startProcess, stopAll, stopChildrenOnSignals } from "./support/processes.ts";
 import { cpuOf } from "./support/proc-stats.ts";
@@ -36,6 +37,8 @@ const { values } = parseArgs({
     skip: { type: "string", default: "" },
     "no-report": { type: "boolean", default: false },
     "keep-dir": { type: "boolean", default: false },
+    /** The runtime of the retry-cost topology; default bun when measured (the fastest), else the first. */
+    "retry-runtime": { type: "string" },
   },
 });
 
@@ -92,6 +95,7 @@ async function loadRun(path: PathHandle, phase: LoadRow["phase"], spec: RunSpec,
   const generatorWallMs = performance.now() - t0;
   const after = path.proxies.map((p) => p.stats());
   const proxyCpuSeconds = cpuOf(after) - cpuOf(before);
+  const proxyCpuSecondsEach = after.map((a, i) => a.cpuSeconds - before[i]!.cpuSeconds);
   const verdict = judge(load);
   const row: LoadRow = {
     path: path.name,
@@ -100,6 +104,7 @@ async function loadRun(path: PathHandle, phase: LoadRow["phase"], spec: RunSpec,
     load,
     verdict,
     proxyCpuSeconds,
+    proxyCpuSecondsEach,
     requestsSent: load.sent,
     generatorWallMs,
     cpuPer1000: path.proxies.length > 0 && load.sent > 0 ? (proxyCpuSeconds * 1000) / load.sent : null,
@@ -140,6 +145,7 @@ const notes: string[] = [];
 const machine = describeMachine(root);
 const date = new Date().toISOString();
 let retryInfo: BenchResults["retry"];
+let binary: BinaryIdle | undefined;
 const versions: Record<string, string> = {};
 
 try {
@@ -157,6 +163,8 @@ try {
   });
   const env: BenchEnv = { root, dir, app: app.readyLine!.listening as string, certs };
 
+  // First, on a quiet machine: the compiled binary's idle sidecars (issue 8's memory target).
+  if (!skip.has("binary")) binary = await measureBinaryIdle(env, log);
   paths.push({ name: "direct", kind: "direct", entry: env.app, host: "payments", proxies: [], idleRssMiB: [], stop: async () => {} });
   for (const rt of runtimes) {
     const c = remoraCommand(root, rt);
@@ -226,7 +234,7 @@ try {
   }
 
   if (!skip.has("retry")) {
-    const rt = runtimes[0] ?? "node";
+    const rt = (values["retry-runtime"] as RemoraRuntime | undefined) ?? (runtimes.includes("bun") ? "bun" : runtimes[0] ?? "node");
     const topo = await startRetryTopology(env, rt);
     retryInfo = { runtime: topo.path.runtime ?? rt, policy: topo.policy, flapping: topo.flapping };
     // POST with a body, as in the reference scenario: a GET that fails on a reused
@@ -273,6 +281,7 @@ try {
       wrk: wrkRows,
       handshakes,
       ...(retryInfo ? { retry: retryInfo } : {}),
+      ...(binary ? { binary } : {}),
       notes,
     };
     const adapter = process.env.REMORA_RUNTIME_ADAPTER ? `-${process.env.REMORA_RUNTIME_ADAPTER}-adapter` : "";

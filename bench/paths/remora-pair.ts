@@ -31,6 +31,8 @@ export interface SidecarOptions {
   extraYaml?: string;
   /** Flags for the runtime itself, before the script (e.g. node's --cpu-prof). */
   runtimeFlags?: string[];
+  /** Run this executable (a compiled remora) instead of bin/remora.js under `runtime`. */
+  executable?: string;
 }
 
 export async function startSidecar(o: SidecarOptions): Promise<BenchProcess> {
@@ -42,12 +44,12 @@ export async function startSidecar(o: SidecarOptions): Promise<BenchProcess> {
       `outbound: { listen: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:0" }\n` +
       (o.extraYaml ?? ""),
   );
-  const { command, args } = remoraCommand(o.env.root, o.runtime);
+  const { command, args } = o.executable ? { command: o.executable, args: [] } : remoraCommand(o.env.root, o.runtime);
   const flags = o.runtimeFlags ?? [];
   return startProcess({
     name: o.name,
     command,
-    args: [...(o.runtime === "deno" ? [args[0]!, args[1]!, ...flags, ...args.slice(2)] : [...flags, ...args]), "proxy", "--config", file, "--watch-interval", "60s"],
+    args: [...(o.runtime === "deno" && !o.executable ? [args[0]!, args[1]!, ...flags, ...args.slice(2)] : [...flags, ...args]), "proxy", "--config", file, "--watch-interval", "60s"],
     logFile: join(o.env.dir, `${o.name}.log`),
     ready: { line: (r) => r.msg === "sidecar ready" },
   });
