@@ -143,7 +143,7 @@ describe("validateSvid refuses", () => {
     const keys = await generateKeyPair();
     const forged = await x509.X509CertificateGenerator.create({
       subject: "O=forged",
-      issuer: rogue.cert.subjectName,
+      issuer: new x509.X509Certificate(rogue.certPem).subjectName,
       notBefore: new Date(NOW - DAY),
       notAfter: new Date(NOW + DAY),
       publicKey: keys.publicKey,
@@ -159,7 +159,7 @@ describe("validateSvid refuses", () => {
     // The same chain is fine for other.local IDs: the forgery, not the root, is refused.
     const honest = await x509.X509CertificateGenerator.create({
       subject: "O=honest",
-      issuer: rogue.cert.subjectName,
+      issuer: new x509.X509Certificate(rogue.certPem).subjectName,
       notBefore: new Date(NOW - DAY),
       notAfter: new Date(NOW + DAY),
       publicKey: keys.publicKey,

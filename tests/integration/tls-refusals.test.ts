@@ -52,7 +52,7 @@ async function leaf(o: LeafOptions): Promise<{ certPem: string; keyPem: string }
     ],
   };
   const cert = o.ca
-    ? await x509.X509CertificateGenerator.create({ ...base, subject: "O=remora-test", issuer: o.ca.cert.subjectName, publicKey: keys.publicKey, signingKey: o.ca.keys.privateKey })
+    ? await x509.X509CertificateGenerator.create({ ...base, subject: "O=remora-test", issuer: new x509.X509Certificate(o.ca.certPem).subjectName, publicKey: keys.publicKey, signingKey: o.ca.keys.privateKey })
     : await x509.X509CertificateGenerator.createSelfSigned({ ...base, name: "O=remora-test", keys });
   return { certPem: cert.toString("pem") + "\n", keyPem: await exportPrivateKeyPem(keys.privateKey) };
 }

@@ -4,15 +4,18 @@
 // identity from a join token or the caller's current SVID.
 
 import { RemoraError } from "../errors.ts";
-import { isCa, parseCertificatesPem, spiffeIdOf, uriSans } from "./certificate-info.ts";
+import { isCa, parseCertificateDer, parseCertificatesPem, spiffeIdOf, uriSans } from "./certificate-info.ts";
 import type { Certificate } from "./certificate-info.ts";
-import { derToPem, importPrivateKeyPem, keyMatchesCertificate, signingAlgorithm } from "./pem.ts";
+import { exportPrivateKeyPem, generateKeyPair } from "./key-pair.ts";
+import { importPrivateKeyPem, keyMatchesCertificate, signingAlgorithm } from "./pem.ts";
 import { parseSpiffeId, trustDomainId } from "./spiffe-id.ts";
 import type { CryptoKey, CryptoKeyPair, ImportAlgorithm } from "./web-crypto.ts";
 import { x509 } from "./x509.ts";
 
+// The sidecar imports these from their own modules; they stay exported here for the control plane.
 export { createCsr, parseCsr } from "./csr.ts";
 export type { ParsedCsr } from "./csr.ts";
+export { exportPrivateKeyPem, generateKeyPair } from "./key-pair.ts";
 
 const EC_P256 = { name: "ECDSA", namedCurve: "P-256" };
 // Certificates start a minute early so a peer whose clock is slightly behind accepts them.
@@ -32,14 +35,9 @@ export interface SigningCa {
   keys: { privateKey: CryptoKey };
 }
 
-/** A new ECDSA P-256 key pair. The private key is extractable only so exportPrivateKeyPem can write it. */
-export async function generateKeyPair(): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey(EC_P256, true, ["sign", "verify"])) as CryptoKeyPair;
-}
-
-/** The private key as PKCS#8 PEM ("PRIVATE KEY"), the form every TLS stack reads. */
-export async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {
-  return derToPem(new Uint8Array(await crypto.subtle.exportKey("pkcs8", key)), "PRIVATE KEY");
+/** The library's view of a certificate remora parsed, for the generator's issuer fields. */
+function libraryCertificate(cert: Certificate): x509.X509Certificate {
+  return new x509.X509Certificate(cert.der as Uint8Array<ArrayBuffer>);
 }
 
 /** A random positive 128-bit serial (RFC 5280 §4.1.2.2; CA/B forum asks for ≥ 64 random bits). */
@@ -76,7 +74,12 @@ export async function createRootCa(options: CreateRootCaOptions): Promise<RootCa
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString("pem") + "\n", keyPem: await exportPrivateKeyPem(keys.privateKey), cert, keys };
+  return {
+    certPem: cert.toString("pem") + "\n",
+    keyPem: await exportPrivateKeyPem(keys.privateKey),
+    cert: parseCertificateDer(new Uint8Array(cert.rawData), "new root CA certificate"),
+    keys,
+  };
 }
 
 /** A CA from PEM files (made by createRootCa, openssl, …): the first certificate and its key. */
@@ -90,7 +93,7 @@ export async function loadCa(certPem: string, keyPem: string): Promise<RootCa> {
     throw new RemoraError("ERR_CA", `CA key does not match CA certificate "${cert.subject}".`);
   }
   const privateKey = await importPrivateKeyPem(keyPem, { source: "CA key" });
-  const publicKey = await cert.publicKey.export(
+  const publicKey = await libraryCertificate(cert).publicKey.export(
     { ...privateKey.algorithm, ...signingAlgorithm(privateKey) } as ImportAlgorithm,
     ["verify"],
   );
@@ -126,20 +129,21 @@ export async function issueSvid(options: IssueSvidOptions): Promise<string> {
   if (caId !== undefined && parseSpiffeId(caId).trustDomain !== trustDomain) {
     throw new RemoraError("ERR_CA", `CA ${caId} cannot issue ${spiffeId}: it signs only its own trust domain.`);
   }
-  const caNotAfter = ca.cert.notAfter.getTime();
+  const caNotAfter = ca.cert.notAfter;
   if (now >= caNotAfter) {
     throw new RemoraError("ERR_CA", `CA certificate "${ca.cert.subject}" expired at ${new Date(caNotAfter).toISOString()}.`);
   }
-  const notBefore = Math.max(now - CLOCK_SKEW_MS, ca.cert.notBefore.getTime());
+  const notBefore = Math.max(now - CLOCK_SKEW_MS, ca.cert.notBefore);
   const notAfter = Math.min(now + ttlMs, caNotAfter);
 
   const rsa = publicKey.algorithm.name.startsWith("RSA");
   const usages = x509.KeyUsageFlags.digitalSignature | (rsa ? x509.KeyUsageFlags.keyEncipherment : 0);
-  const caKeyId = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  const caCert = libraryCertificate(ca.cert);
+  const caKeyId = caCert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: "O=remora",
-    issuer: ca.cert.subjectName,
+    issuer: caCert.subjectName,
     notBefore: new Date(notBefore),
     notAfter: new Date(notAfter),
     publicKey,
@@ -158,7 +162,7 @@ export async function issueSvid(options: IssueSvidOptions): Promise<string> {
         false,
       ),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
-      caKeyId ? new x509.AuthorityKeyIdentifierExtension(caKeyId) : await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+      caKeyId ? new x509.AuthorityKeyIdentifierExtension(caKeyId) : await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
   return cert.toString("pem") + "\n";

@@ -1,12 +1,13 @@
-// PKCS#10 certificate signing requests: a sidecar proves it holds its new key; the CA reads
-// the public key from a CSR whose signature verifies. The IDs a CSR asks for are reported,
-// never trusted: the CA certifies the identity the control plane decided.
+// Reading PKCS#10 certificate signing requests on the control plane: the CA takes the public
+// key from a CSR whose signature verifies. The IDs a CSR asks for are reported, never trusted:
+// the CA certifies the identity the control plane decided. (Writing one is csr-create.ts.)
 
 import { RemoraError } from "../errors.ts";
-import { pemBlocks, signingAlgorithm } from "./pem.ts";
-import { parseSpiffeId } from "./spiffe-id.ts";
-import type { CryptoKey, CryptoKeyPair } from "./web-crypto.ts";
+import { pemBlocks } from "./pem.ts";
+import type { CryptoKey } from "./web-crypto.ts";
 import { x509 } from "./x509.ts";
+
+export { createCsr } from "./csr-create.ts";
 
 export interface ParsedCsr {
   publicKey: CryptoKey;
@@ -20,18 +21,6 @@ const MAX_CSR_CHARS = 16 * 1024;
 
 function csrError(problem: string, cause?: unknown): RemoraError {
   return new RemoraError("ERR_CSR_INVALID", `certificate signing request ${problem}.`, { cause });
-}
-
-/** A PEM CSR for `keys`, signed by its private key, asking for `spiffeId` as its URI SAN. */
-export async function createCsr(options: { keys: CryptoKeyPair; spiffeId: string }): Promise<string> {
-  parseSpiffeId(options.spiffeId);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: "O=remora",
-    keys: options.keys,
-    signingAlgorithm: signingAlgorithm(options.keys.privateKey),
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: options.spiffeId }], false)],
-  });
-  return csr.toString("pem") + "\n";
 }
 
 /** Parses a PEM CSR and checks its self-signature; a bad one is RemoraError("ERR_CSR_INVALID"). */

@@ -4,8 +4,10 @@
 import { RemoraError } from "../errors.ts";
 import { children, concat, encodeTlv, hex, readTlv, TAG } from "./der.ts";
 import type { Tlv } from "./der.ts";
+import { parseCertificate } from "./certificate-der.ts";
+import type { Certificate } from "./certificate-der.ts";
+import { importPublicKey } from "./public-key.ts";
 import type { CryptoKey, ImportAlgorithm, SignAlgorithm } from "./web-crypto.ts";
-import { x509 } from "./x509.ts";
 
 export interface PemBlock {
   /** The word(s) after BEGIN, e.g. "CERTIFICATE", "EC PRIVATE KEY". */
@@ -190,16 +192,16 @@ export function signingAlgorithm(key: CryptoKey): { name: string; hash: string }
 export async function keyMatchesCertificate(keyPem: string, certPem: string): Promise<boolean> {
   const key = await importPrivateKeyPem(keyPem);
   const [leafDer] = pemToDer(certPem, "CERTIFICATE");
-  let cert: x509.X509Certificate;
+  let cert: Certificate;
   try {
-    cert = new x509.X509Certificate(leafDer as Uint8Array<ArrayBuffer>);
+    cert = parseCertificate(leafDer ?? new Uint8Array(), "certificate PEM certificate 1");
   } catch (cause) {
     throw new RemoraError("ERR_PEM", "certificate PEM holds a CERTIFICATE block that is not a valid DER X.509 certificate.", { cause });
   }
   const challenge = crypto.getRandomValues(new Uint8Array(32));
   const algorithm = signingAlgorithm(key);
   try {
-    const publicKey = await cert.publicKey.export({ ...key.algorithm, ...algorithm } as ImportAlgorithm, ["verify"]);
+    const publicKey = await importPublicKey(cert.publicKey, { ...key.algorithm, ...algorithm } as ImportAlgorithm);
     const signature = await crypto.subtle.sign(algorithm as SignAlgorithm, key, challenge);
     return await crypto.subtle.verify(algorithm as SignAlgorithm, publicKey, signature, challenge);
   } catch {

@@ -4,6 +4,7 @@
 import { RemoraError } from "../errors.ts";
 import {
   isCa,
+  KEY_USAGE,
   keyUsage,
   parseCertificateDer,
   parseCertificatesPem,
@@ -13,9 +14,9 @@ import {
 } from "./certificate-info.ts";
 import type { Certificate } from "./certificate-info.ts";
 import { hex } from "./der.ts";
+import { verifyCertificateSignature } from "./signature.ts";
 import { parseSpiffeId } from "./spiffe-id.ts";
 import type { TrustBundle } from "./trust-bundle.ts";
-import { x509 } from "./x509.ts";
 
 export { certificateInfo } from "./certificate-info.ts";
 export type { CertificateInfo } from "./certificate-info.ts";
@@ -61,8 +62,8 @@ const UNDERSTOOD_EXTENSIONS = new Set([
 ]);
 const MAX_PATH_LENGTH = 8;
 const FORBIDDEN_LEAF_USAGES: [number, string][] = [
-  [x509.KeyUsageFlags.keyCertSign, "keyCertSign"],
-  [x509.KeyUsageFlags.cRLSign, "cRLSign"],
+  [KEY_USAGE.keyCertSign, "keyCertSign"],
+  [KEY_USAGE.cRLSign, "cRLSign"],
 ];
 
 function invalid(message: string): RemoraError {
@@ -112,26 +113,25 @@ function leafSpiffeId(leaf: Certificate): { id: string; trustDomain: string } {
 }
 
 function checkValidity(cert: Certificate, role: string, now: number): void {
-  const notBefore = cert.notBefore.getTime();
-  const notAfter = cert.notAfter.getTime();
+  const { notBefore, notAfter } = cert;
   if (now > notAfter) throw invalid(`${role} expired at ${iso(notAfter)}.`);
   if (now < notBefore) throw invalid(`${role} is not valid before ${iso(notBefore)}.`);
 }
 
 function checkCriticalExtensions(cert: Certificate, role: string): void {
   for (const ext of cert.extensions) {
-    if (ext.critical && !UNDERSTOOD_EXTENSIONS.has(ext.type)) {
-      throw invalid(`${role} has critical extension ${ext.type}, which remora does not handle.`);
+    if (ext.critical && !UNDERSTOOD_EXTENSIONS.has(ext.oid)) {
+      throw invalid(`${role} has critical extension ${ext.oid}, which remora does not handle.`);
     }
   }
 }
 
 /** RFC 5280 §6.1.4 (k, l, n): an issuer must be a CA allowed to sign certificates, within pathLen. */
 function checkIssuer(issuer: Certificate, role: string, intermediatesBelow: number): void {
-  const bc = issuer.getExtension(x509.BasicConstraintsExtension);
+  const bc = issuer.basicConstraints;
   if (!bc?.ca) throw invalid(`${role} is not a CA certificate (basicConstraints cA=true is required).`);
   const usages = keyUsage(issuer);
-  if (usages !== undefined && !(usages & x509.KeyUsageFlags.keyCertSign)) {
+  if (usages !== undefined && !(usages & KEY_USAGE.keyCertSign)) {
     throw invalid(`${role} lacks key usage keyCertSign, so it may not sign certificates.`);
   }
   if (bc.pathLength !== undefined && intermediatesBelow > bc.pathLength) {
@@ -139,14 +139,15 @@ function checkIssuer(issuer: Certificate, role: string, intermediatesBelow: numb
   }
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
 async function signedBy(cert: Certificate, issuer: Certificate): Promise<boolean> {
-  if (cert.issuer !== issuer.subject) return false;
-  try {
-    return await cert.verify({ publicKey: issuer, signatureOnly: true });
-  } catch {
-    // A signature or issuer key that cannot even be decoded (the peer's bytes) does not verify.
-    return false;
-  }
+  // RFC 5280 §7.1 compares names; the DER comparison covers the usual case of the CA's own
+  // bytes copied into the issuer field, the text one names encoded alike up to string type.
+  if (!sameBytes(cert.issuerDer, issuer.subjectDer) && cert.issuer !== issuer.subject) return false;
+  return await verifyCertificateSignature(cert, issuer);
 }
 
 /**
@@ -233,11 +234,11 @@ export async function verifySvid(
     id,
     trustDomain,
     serial: serialHex(leaf),
-    notBefore: leaf.notBefore.getTime(),
-    notAfter: leaf.notAfter.getTime(),
+    notBefore: leaf.notBefore,
+    notAfter: leaf.notAfter,
     publicKeyAlgorithm: publicKeyAlgorithm(leaf),
-    pathNotBefore: Math.max(...path.map((c) => c.notBefore.getTime())),
-    pathNotAfter: Math.min(...path.map((c) => c.notAfter.getTime())),
+    pathNotBefore: Math.max(...path.map((c) => c.notBefore)),
+    pathNotAfter: Math.min(...path.map((c) => c.notAfter)),
   };
 }
 

@@ -17,8 +17,7 @@ export type TrustBundle = ReadonlyMap<string, readonly Certificate[]>;
 export function trustBundleFromPem(pem: string, trustDomain?: string): TrustBundle {
   const bundle = new Map<string, Certificate[]>();
   for (const cert of parseCertificatesPem(pem, "trust bundle")) {
-    const basicConstraints = cert.getExtension("2.5.29.19");
-    if (basicConstraints && !isCa(cert)) {
+    if (cert.basicConstraints && !isCa(cert)) {
       throw new RemoraError(
         "ERR_PEM",
         `trust bundle certificate "${cert.subject}" is not a CA certificate (cA=false); a bundle holds root CAs, not workload certificates.`,
