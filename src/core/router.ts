@@ -2,16 +2,20 @@
 // the app used (`http://payments/charge`, `Host: payments.default.svc:80`).
 
 import { forwardRequest } from "./forward-request.ts";
+import { urlParts } from "./url-parts.ts";
 
 /** Kubernetes service DNS suffixes an app may append to a logical name. */
 const SERVICE_SUFFIXES = [".svc.cluster.local", ".svc"] as const;
+const TRAILING_DOT = /\.$/;
+const DIGITS = /^\d+$/;
+const PORT_SUFFIX = /:\d*$/;
 
 /** The host the client named, lowercased, without port or trailing dot; undefined if none. */
 export function requestHost(req: Request): string | undefined {
   const fromUrl = safeHostname(req.url);
   const raw = fromUrl !== undefined && fromUrl !== "" ? fromUrl : hostHeader(req.headers.get("host"));
   if (raw === undefined || raw === "") return undefined;
-  return raw.toLowerCase().replace(/\.$/, "");
+  return raw.toLowerCase().replace(TRAILING_DOT, "");
 }
 
 /**
@@ -25,7 +29,7 @@ export function destinationName(req: Request): string | undefined {
 }
 
 export function logicalName(host: string): string {
-  let name = host.toLowerCase().replace(/\.$/, "");
+  let name = host.toLowerCase().replace(TRAILING_DOT, "");
   let hadSuffix = false;
   for (const suffix of SERVICE_SUFFIXES) {
     if (name.endsWith(suffix) && name.length > suffix.length) {
@@ -36,13 +40,13 @@ export function logicalName(host: string): string {
   }
   const labels = name.split(".");
   // `<service>.<namespace>` (Kubernetes search-path form); an IP or longer name is not one.
-  if (labels.length === 2 && (hadSuffix || !/^\d+$/.test(labels[1] ?? ""))) return labels[0] ?? name;
+  if (labels.length === 2 && (hadSuffix || !DIGITS.test(labels[1] ?? ""))) return labels[0] ?? name;
   return name;
 }
 
 function safeHostname(url: string): string | undefined {
   try {
-    return new URL(url).hostname;
+    return urlParts(url).hostname;
   } catch {
     return undefined;
   }
@@ -52,7 +56,7 @@ function hostHeader(value: string | null): string | undefined {
   if (value === null) return undefined;
   const trimmed = value.trim();
   if (trimmed.startsWith("[")) return trimmed.slice(0, trimmed.indexOf("]") + 1);
-  return trimmed.replace(/:\d*$/, "");
+  return trimmed.replace(PORT_SUFFIX, "");
 }
 
 /** VIP -> service name, from the control plane's `services: { name: { vip } }` section. */

@@ -35,6 +35,7 @@ import { createAdminHandler } from "./admin.ts";
 import { createEventHub, type EventHub, type RequestRecord } from "./event-stream.ts";
 import { createTracing, tracedHub, type TracingSettings } from "./tracing/tracing.ts";
 import { createListenerRejections, createPeerLog } from "./limits-log.ts";
+import { urlParts } from "../core/url-parts.ts";
 
 export interface MeshSettings {
   policies: Policy[];
@@ -191,12 +192,11 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
           const refused = name === undefined ? undefined : await deps.discover!(name, req.signal);
           if (refused !== undefined) return localReply(503, refused);
           const res = await pipeline.handle(forwarded);
-          const final = seen.findLast((e) => e.type === "response");
-          return countGrpcResponse(metrics, "outbound", final?.type === "response" ? final.destination : "unknown", res);
+          return countGrpcResponse(metrics, "outbound", finalResponse(seen)?.destination ?? "unknown", res);
         } finally {
           requests.delete(requestId);
-          const final = seen.findLast((e) => e.type === "response");
-          const url = new URL(req.url);
+          const final = finalResponse(seen);
+          const url = urlParts(req.url);
           const record: RequestRecord = {
             type: "request",
             direction: "outbound",
@@ -204,15 +204,19 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
             method: req.method,
             authority: url.host,
             path: url.pathname,
-            status: final?.type === "response" ? final.status : undefined,
+            status: final?.status,
             durationMs: clock.now() - start,
-            ...(final?.type === "response" && final.endpoint ? { upstream: final.endpoint } : {}),
-            attempts: final?.type === "response" ? final.attempts : 0,
-            ...(final?.type === "response" && final.peerIdentity ? { peer: final.peerIdentity, mtls: true } : {}),
+            attempts: final?.attempts ?? 0,
             traceId: hop.traceId,
             spanId: hop.spanId,
-            ...(hop.parentSpanId ? { parentSpanId: hop.parentSpanId } : {}),
           };
+          // Assigned, not spread from `cond ? {...} : {}`: no throwaway objects per request.
+          if (final?.endpoint) record.upstream = final.endpoint;
+          if (final?.peerIdentity) {
+            record.peer = final.peerIdentity;
+            record.mtls = true;
+          }
+          if (hop.parentSpanId) record.parentSpanId = hop.parentSpanId;
           events.publish(record);
           log.info(
             {
@@ -357,3 +361,12 @@ function describeIdentity(m: TlsMaterial): IdentityStatus {
 }
 
 export type { MeshMetrics };
+
+/** The last `response` event of a request's events: the answer it got (retries come before it). */
+function finalResponse(seen: readonly MeshEvent[]): Extract<MeshEvent, { type: "response" }> | undefined {
+  for (let i = seen.length - 1; i >= 0; i--) {
+    const e = seen[i]!;
+    if (e.type === "response") return e;
+  }
+  return undefined;
+}

@@ -149,9 +149,11 @@ export function createMeshMetrics(registry: Registry): MeshMetrics {
   };
 }
 
+const CODE_CLASSES = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
 /** "2xx" for 200..299 and so on. */
 export function codeClass(status: number): string {
-  return `${Math.floor(status / 100)}xx`;
+  return CODE_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
 }
 
 // Failures that say something about the connection; "status" is an HTTP answer on a

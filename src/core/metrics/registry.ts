@@ -77,7 +77,9 @@ abstract class Family<L extends string, S> {
       if (typeof v !== "string") this.wrongLabels(given);
       key = i === 0 ? v : `${key}\u0000${v}`;
     }
-    if (Object.keys(given).length !== this.labelNames.length) this.wrongLabels(given);
+    let count = 0;
+    for (const _ in given) count++; // Object.keys would allocate an array per update
+    if (count !== this.labelNames.length) this.wrongLabels(given);
     let s = this.series.get(key);
     if (s === undefined) {
       s = { values: this.labelNames.map((n) => given[n]), state: this.initial() };

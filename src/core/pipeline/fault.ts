@@ -9,9 +9,9 @@
 import type { Clock, Random } from "../clock.ts";
 import type { EventSink } from "../events.ts";
 import type { FaultPolicy } from "../policy/types.ts";
-import type { RequestContext, Stage } from "./context.ts";
+import type { Handler, RequestContext, Stage } from "./context.ts";
 import { localReply } from "./local-reply.ts";
-import { headersMatch, routedOf } from "./match.ts";
+import { headersMatch, routedOf, type Routed } from "./match.ts";
 
 /** percent of 100, decided with one draw of `random`. */
 export function chance(percent: number, random: Random): boolean {
@@ -25,20 +25,24 @@ function applies(fault: FaultPolicy | undefined, req: Request): fault is FaultPo
 /** Requests chosen for an abort, so the retry loop's first attempt can inject it. */
 const aborting = new WeakMap<RequestContext, number>();
 
-/** Per request: the delay (slept on the injected clock) and the abort decision. */
+/** Per request: the delay (slept on the injected clock) and the abort decision; not async for the requests no fault applies to. */
 export function faultDelay(deps: { clock: Clock; random: Random; onEvent?: EventSink }): Stage {
-  return (next) => async (req, ctx) => {
+  return (next) => (req, ctx) => {
     const routed = routedOf(ctx);
     const fault = routed?.rule.fault;
     if (routed === undefined || !applies(fault, req)) return next(req, ctx);
-    const base = { requestId: ctx.requestId, destination: ctx.destinationName ?? "", rule: routed.rule.name };
-    if (fault.delay !== undefined && chance(fault.delay.percent, deps.random)) {
-      deps.onEvent?.({ type: "fault", ...base, kind: "delay", delayMs: fault.delay.ms });
-      await deps.clock.sleep(fault.delay.ms, ctx.clientSignal);
-    }
-    if (fault.abort !== undefined && chance(fault.abort.percent, deps.random)) aborting.set(ctx, fault.abort.status);
-    return next(req, ctx);
+    return injected(next, req, ctx, routed, fault, deps);
   };
+}
+
+async function injected(next: Handler, req: Request, ctx: RequestContext, routed: Routed, fault: FaultPolicy, deps: { clock: Clock; random: Random; onEvent?: EventSink }): Promise<Response> {
+  const base = { requestId: ctx.requestId, destination: ctx.destinationName ?? "", rule: routed.rule.name };
+  if (fault.delay !== undefined && chance(fault.delay.percent, deps.random)) {
+    deps.onEvent?.({ type: "fault", ...base, kind: "delay", delayMs: fault.delay.ms });
+    await deps.clock.sleep(fault.delay.ms, ctx.clientSignal);
+  }
+  if (fault.abort !== undefined && chance(fault.abort.percent, deps.random)) aborting.set(ctx, fault.abort.status);
+  return next(req, ctx);
 }
 
 /** Per attempt, below the balance stage: the first attempt of a chosen request answers the abort status. */

@@ -8,41 +8,46 @@ import { parseGrpcTimeout } from "../grpc-timeout.ts";
 import { GRPC_DEADLINE_EXCEEDED, encodeGrpcMessage, grpcLocalReply, isGrpc } from "../retry/grpc.ts";
 import { anySignal, deadline, discardResponse } from "../retry/signals.ts";
 import { attachTrailers, trailersOf } from "../trailers.ts";
-import type { Stage } from "./context.ts";
+import type { Handler, RequestContext, Stage } from "./context.ts";
 import { destinationOf } from "./context.ts";
 
 export function grpcDeadline(deps: { clock: Clock }): Stage {
-  return (next) => async (req, ctx) => {
+  // Not async for a request without grpc-timeout (nearly all of them; issue 8: allocation).
+  return (next) => (req, ctx) => {
     const ms = parseGrpcTimeout(req.headers.get("grpc-timeout"));
     if (ms === undefined) return next(req, ctx);
-    const name = destinationOf(ctx).name;
-    const expired = new AbortController();
-    const timer = deadline(deps.clock, ms, () => {
-      expired.abort(new DOMException(`grpc-timeout of ${ms} ms expired`, "TimeoutError"));
-    });
-    // Every wait below (attempts, back-off, pending connections) already honours routeSignal.
-    ctx.routeSignal = anySignal([ctx.routeSignal, expired.signal]);
-    const message = () => `remora: grpc-timeout of ${ms} ms for "${name}" expired after ${ctx.attempts} attempt(s)`;
-
-    let res: Response;
-    try {
-      res = await next(req, ctx);
-    } catch (e) {
-      timer.cancel();
-      if (!expired.signal.aborted || ctx.clientSignal.aborted) throw e;
-      return grpcLocalReply(GRPC_DEADLINE_EXCEEDED, message());
-    }
-    if (expired.signal.aborted) {
-      timer.cancel();
-      discardResponse(res);
-      return grpcLocalReply(GRPC_DEADLINE_EXCEEDED, message());
-    }
-    if (res.body === null || !isGrpc(res.headers)) {
-      timer.cancel();
-      return res;
-    }
-    return boundBody(res, expired.signal, () => timer.cancel(), message);
+    return bounded(next, req, ctx, ms, deps);
   };
+}
+
+async function bounded(next: Handler, req: Request, ctx: RequestContext, ms: number, deps: { clock: Clock }): Promise<Response> {
+  const name = destinationOf(ctx).name;
+  const expired = new AbortController();
+  const timer = deadline(deps.clock, ms, () => {
+    expired.abort(new DOMException(`grpc-timeout of ${ms} ms expired`, "TimeoutError"));
+  });
+  // Every wait below (attempts, back-off, pending connections) already honours routeSignal.
+  ctx.routeSignal = anySignal([ctx.routeSignal, expired.signal]);
+  const message = () => `remora: grpc-timeout of ${ms} ms for "${name}" expired after ${ctx.attempts} attempt(s)`;
+
+  let res: Response;
+  try {
+    res = await next(req, ctx);
+  } catch (e) {
+    timer.cancel();
+    if (!expired.signal.aborted || ctx.clientSignal.aborted) throw e;
+    return grpcLocalReply(GRPC_DEADLINE_EXCEEDED, message());
+  }
+  if (expired.signal.aborted) {
+    timer.cancel();
+    discardResponse(res);
+    return grpcLocalReply(GRPC_DEADLINE_EXCEEDED, message());
+  }
+  if (res.body === null || !isGrpc(res.headers)) {
+    timer.cancel();
+    return res;
+  }
+  return boundBody(res, expired.signal, () => timer.cancel(), message);
 }
 
 /**

@@ -2,9 +2,9 @@
 // out, its response header edits on the way back (Istio's Headers and HTTPRewrite; Envoy's
 // request_headers_to_add/remove and prefix_rewrite). Removals run first, then set, then add.
 
-import type { HeaderEdits, PathRewrite, RequestMatch } from "../policy/types.ts";
-import type { Stage } from "./context.ts";
-import { routedOf } from "./match.ts";
+import type { HeaderEdits, PathRewrite, RequestMatch, RouteRule } from "../policy/types.ts";
+import type { Handler, RequestContext, Stage } from "./context.ts";
+import { routedOf, type Routed } from "./match.ts";
 import { forwardRequest } from "../forward-request.ts";
 import { carryTrailers } from "../trailers.ts";
 
@@ -28,25 +28,30 @@ export function rewritePath(pathname: string, rewrite: PathRewrite, matched: Req
 }
 
 export function headersRewrite(): Stage {
-  return (next) => async (req, ctx) => {
+  // Not async when there is nothing to do: most requests pass through (issue 8: allocation).
+  return (next) => (req, ctx) => {
     const routed = routedOf(ctx);
     const rule = routed?.rule;
     if (rule === undefined || (rule.requestHeaders === undefined && rule.rewrite === undefined && rule.responseHeaders === undefined)) {
       return next(req, ctx);
     }
-    let out = req;
-    if (rule.requestHeaders !== undefined || rule.rewrite !== undefined) {
-      const url = new URL(req.url);
-      if (rule.rewrite !== undefined) url.pathname = rewritePath(url.pathname, rule.rewrite, routed?.matched);
-      const headers = new Headers(req.headers);
-      if (rule.requestHeaders !== undefined) editHeaders(headers, rule.requestHeaders);
-      out = forwardRequest(req, { url, headers });
-    }
-    const res = await next(out, ctx);
-    if (rule.responseHeaders === undefined) return res;
-    // A fetch Response's headers may be immutable: answer with a copy.
-    const headers = new Headers(res.headers);
-    editHeaders(headers, rule.responseHeaders);
-    return carryTrailers(res, new Response(res.body, { status: res.status, statusText: res.statusText, headers }));
+    return rewritten(next, req, ctx, routed!, rule);
   };
+}
+
+async function rewritten(next: Handler, req: Request, ctx: RequestContext, routed: Routed, rule: RouteRule): Promise<Response> {
+  let out = req;
+  if (rule.requestHeaders !== undefined || rule.rewrite !== undefined) {
+    const url = new URL(req.url);
+    if (rule.rewrite !== undefined) url.pathname = rewritePath(url.pathname, rule.rewrite, routed.matched);
+    const headers = new Headers(req.headers);
+    if (rule.requestHeaders !== undefined) editHeaders(headers, rule.requestHeaders);
+    out = forwardRequest(req, { url, headers });
+  }
+  const res = await next(out, ctx);
+  if (rule.responseHeaders === undefined) return res;
+  // A fetch Response's headers may be immutable: answer with a copy.
+  const headers = new Headers(res.headers);
+  editHeaders(headers, rule.responseHeaders);
+  return carryTrailers(res, new Response(res.body, { status: res.status, statusText: res.statusText, headers }));
 }

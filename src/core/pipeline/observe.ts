@@ -2,7 +2,9 @@
 // produced it (upstream, local reply, client gone).
 
 import type { Clock } from "../clock.ts";
-import type { EventSink } from "../events.ts";
+import type { EventSink, MeshEvent } from "../events.ts";
+
+type ResponseEvent = Extract<MeshEvent, { type: "response" }>;
 import type { Stage } from "./context.ts";
 import { localReply } from "./local-reply.ts";
 
@@ -12,16 +14,12 @@ const CLIENT_CLOSED = 499;
 export function observe(deps: { clock: Clock; onEvent?: EventSink }): Stage {
   return (next) => async (req, ctx) => {
     const report = (status: number): void => {
-      deps.onEvent?.({
-        type: "response",
-        requestId: ctx.requestId,
-        destination: ctx.destinationName ?? "",
-        ...(ctx.endpoint !== undefined ? { endpoint: ctx.endpoint.address } : {}),
-        status,
-        attempts: ctx.attempts,
-        durationMs: deps.clock.now() - ctx.startMs,
-        ...(ctx.peerIdentity !== undefined ? { peerIdentity: ctx.peerIdentity } : {}),
-      });
+      if (deps.onEvent === undefined) return;
+      const e: ResponseEvent = { type: "response", requestId: ctx.requestId, destination: ctx.destinationName ?? "", status, attempts: ctx.attempts, durationMs: deps.clock.now() - ctx.startMs };
+      // Assigned, not spread: a spread of `cond ? {...} : {}` builds a throwaway object per request.
+      if (ctx.endpoint !== undefined) e.endpoint = ctx.endpoint.address;
+      if (ctx.peerIdentity !== undefined) e.peerIdentity = ctx.peerIdentity;
+      deps.onEvent(e);
     };
     let res: Response;
     try {

@@ -29,6 +29,7 @@ export interface Hop {
 
 export type RandomBytes = (n: number) => Uint8Array;
 
+const ALL_ZERO = /^0+$/;
 const LOWER_HEX_2 = /^[0-9a-f]{2}$/;
 // trace-id, parent-id and flags sit at the same offsets in every version (spec §"Versioning").
 const V00_FIELDS = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})/;
@@ -50,7 +51,7 @@ export function parseTraceparent(value: string | null | undefined): TraceParent 
   const m = V00_FIELDS.exec(v);
   if (m === null) return undefined;
   const [, traceId = "", parentId = "", flagsHex = ""] = m;
-  if (/^0+$/.test(traceId) || /^0+$/.test(parentId)) return undefined;
+  if (ALL_ZERO.test(traceId) || ALL_ZERO.test(parentId)) return undefined;
   const flags = Number.parseInt(flagsHex, 16);
   // Only bit 0 is defined; test it with a mask, never by comparing the byte.
   return { traceId, parentId, flags, sampled: (flags & 0x01) === 0x01 };
@@ -76,20 +77,27 @@ const defaultRandomBytes: RandomBytes = (n) => {
   return pool.subarray(poolAt - n, poolAt);
 };
 
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+/** ASCII of the lowercase hex digits. */
+const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
+const latin1 = new TextDecoder("latin1");
+// The id's ASCII is written here and decoded once: building it two digits at a time made a
+// string per byte (issue 8: allocation per request).
+const scratch = new Uint8Array(64);
 
 /** A random id of n bytes as lowercase hex, never all zero (an all-zero id is invalid). */
 export function randomId(n: number, randomBytes: RandomBytes = defaultRandomBytes): string {
   const bytes = randomBytes(n);
   if (bytes.length < n) throw new RangeError(`randomBytes returned ${bytes.length} bytes, wanted ${n}`);
-  let hex = "";
+  if (n > scratch.length / 2) throw new RangeError(`ids are at most ${scratch.length / 2} bytes, wanted ${n}`);
   let zero = true;
   for (let i = 0; i < n; i++) {
     const b = bytes[i]!;
     if (b !== 0) zero = false;
-    hex += HEX[b];
+    scratch[2 * i] = HEX_DIGITS[b >> 4]!;
+    scratch[2 * i + 1] = HEX_DIGITS[b & 15]!;
   }
-  return zero ? `${hex.slice(0, -2)}01` : hex;
+  if (zero) scratch[2 * n - 1] = HEX_DIGITS[1]!;
+  return latin1.decode(scratch.subarray(0, 2 * n));
 }
 
 /**

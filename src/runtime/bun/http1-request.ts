@@ -3,6 +3,7 @@
 // streams, with its Content-Length when the caller gave one, chunked otherwise.
 
 import { hopByHopNames } from "../node/hop-by-hop.ts";
+import { urlParts } from "../../core/url-parts.ts";
 import type { ByteSocket } from "./socket.ts";
 
 const encoder = new TextEncoder();
@@ -10,24 +11,26 @@ const CRLF = encoder.encode("\r\n");
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 /** Methods whose bodiless request still states a zero length, as Node's client does. */
 const EXPECTS_BODY = new Set(["POST", "PUT", "PATCH"]);
+const CR_OR_LF = /[\r\n]/;
 
 export class RequestBodyFailed extends Error {}
 
 export function requestHead(req: Request): { head: Uint8Array; chunked: boolean; length?: number } {
-  const url = new URL(req.url);
+  const url = urlParts(req.url);
   const drop = hopByHopNames(req.headers.get("connection"));
   let text = `${req.method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   let hasLength = false;
   let length: number | undefined;
-  for (const [name, value] of req.headers) {
-    if (drop.has(name) || name === "host") continue;
+  // forEach, not for-of: the iterator makes a [name, value] array per field.
+  req.headers.forEach((value, name) => {
+    if (drop.has(name) || name === "host") return;
     if (name === "content-length") {
       hasLength = true;
       length = Number(value);
     }
-    if (/[\r\n]/.test(value)) continue; // Headers never holds these; belt and braces against splitting
+    if (CR_OR_LF.test(value)) return; // Headers never holds these; belt and braces against splitting
     text += `${name}: ${value}\r\n`;
-  }
+  });
   let chunked = false;
   if (req.body !== null && !hasLength) {
     text += "transfer-encoding: chunked\r\n";

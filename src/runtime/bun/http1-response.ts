@@ -155,13 +155,13 @@ function framing(method: string, status: number, headers: Headers): ResponseHead
   const te = headers.get("transfer-encoding");
   if (te !== null) {
     // RFC 9112 §6.3: chunked must be the final coding; otherwise the body runs to the close.
-    return /(?:^|,)\s*chunked\s*$/i.test(te) ? { kind: "chunked" } : { kind: "close" };
+    return CHUNKED_LAST.test(te) ? { kind: "chunked" } : { kind: "close" };
   }
   const cl = headers.get("content-length");
   if (cl !== null) {
     const values = new Set(cl.split(",").map((v) => v.trim()));
     const [only] = values;
-    if (values.size !== 1 || only === undefined || !/^\d+$/.test(only)) throw new MalformedResponse(`the response has an invalid content-length "${cl}"`);
+    if (values.size !== 1 || only === undefined || !DIGITS.test(only)) throw new MalformedResponse(`the response has an invalid content-length "${cl}"`);
     return { kind: "length", length: Number(only) };
   }
   return { kind: "close" };
@@ -177,11 +177,15 @@ function keepAlive(minor: number, headers: Headers): boolean {
 export function responseInit(head: ResponseHead): ResponseInit {
   const headers = head.headers;
   for (const name of hopByHopNames(headers.get("connection"))) headers.delete(name);
-  const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(head.statusText) ? head.statusText : "";
+  const statusText = REASON_CHARS.test(head.statusText) ? head.statusText : "";
   return { status: head.status, statusText, headers };
 }
 
 const CHUNK_MAX = 64 * 1024;
+const CHUNKED_LAST = /(?:^|,)\s*chunked\s*$/i;
+const DIGITS = /^\d+$/;
+/** RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ). */
+const REASON_CHARS = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
  * The body as a pull stream. `done(reusable)` is called exactly once: true when the body

@@ -22,6 +22,9 @@ const LINGER_MS = 5_000;
 const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
 
 /** What every connection of one listener shares. */
+/** RFC 9112 §3.2.2: the absolute-form target a proxy client sends ("GET http://payments/charge"). */
+const ABSOLUTE_FORM = /^https?:\/\//i;
+
 export interface ListenerContext {
   handler: Handler;
   limits: ListenerLimits;
@@ -225,7 +228,7 @@ export class Http1Connection implements SocketOwner {
     if (head.hosts === 0 && head.minor >= 1) return this.answerAndClose(400, "Bad Request", "HTTP/1.1 request has no Host header; send one naming the destination\n");
     const target = head.target;
     let url: string;
-    if (/^https?:\/\//i.test(target)) url = target;
+    if (ABSOLUTE_FORM.test(target)) url = target;
     else if (target.startsWith("/")) url = `${ctx.scheme}://${head.host || ctx.authority()}${target}`;
     else return this.answerAndClose(400, "Bad Request", `request target "${target}" is not supported\n`);
     const framed = head.chunked || (head.contentLength !== undefined && head.contentLength > 0);
@@ -311,12 +314,13 @@ export class Http1Connection implements SocketOwner {
     let dated = false;
     try {
       const drop = hopByHopNames(response.headers.get("connection"));
-      for (const [name, value] of response.headers) {
-        if (drop.has(name) || name === "set-cookie") continue;
+      // forEach, not for-of: the iterator makes a [name, value] array per field.
+      response.headers.forEach((value, name) => {
+        if (drop.has(name) || name === "set-cookie") return;
         if (name === "content-length") declared = value;
         else if (name === "date") dated = true;
         text += `${name}: ${value}\r\n`;
-      }
+      });
       for (const cookie of response.headers.getSetCookie()) text += `set-cookie: ${cookie}\r\n`;
     } catch (err) {
       await body?.cancel(err).catch(() => {});
