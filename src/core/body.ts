@@ -48,7 +48,8 @@ export async function prepareBody(req: Request, limitBytes: number): Promise<Pre
  * body can serve only one attempt; the caller must not retry after using it.
  */
 export function attemptRequest(req: Request, body: PreparedBody, signal: AbortSignal): Request {
-  const init: RequestInit & { duplex?: "half" } = { method: req.method, headers: new Headers(req.headers), signal, redirect: "manual" };
+  // The Request constructor copies `headers` into its own Headers, so no copy is made here.
+  const init: RequestInit & { duplex?: "half" } = { method: req.method, headers: req.headers, signal, redirect: "manual" };
   if (body.kind === "buffered") init.body = body.bytes;
   if (body.kind === "streamed" || body.kind === "teed") {
     init.body = body.kind === "teed" ? body.replay.open() : body.stream;

@@ -19,7 +19,7 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
   return (next) => async (req, ctx) => {
     const destination = destinationOf(ctx);
     const policy = destination.policy.route.retry;
-    const emit = deps.onEvent ?? (() => {});
+    const emit = deps.onEvent ?? ignore;
     const base = { requestId: ctx.requestId, destination: destination.name };
     let maxAttempts = 1 + Math.max(0, policy.numRetries);
     if (ctx.body.kind === "streamed" && maxAttempts > 1) {
@@ -44,10 +44,13 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
         if (!(e instanceof UpstreamError)) throw e;
         failure = e;
       }
-      const grpcStatus = res !== undefined ? grpcStatusOf(res.headers) : undefined;
-      const outcome: AttemptOutcome = res !== undefined
-        ? { kind: "status", status: res.status, ...(grpcStatus !== undefined ? { grpcStatus } : {}) }
-        : { kind: failure?.kind ?? "reset" };
+      let outcome: AttemptOutcome;
+      if (res !== undefined) {
+        const grpcStatus = grpcStatusOf(res.headers);
+        outcome = grpcStatus === undefined ? { kind: "status", status: res.status } : { kind: "status", status: res.status, grpcStatus };
+      } else {
+        outcome = { kind: failure?.kind ?? "reset" };
+      }
       const retriable = isRetriable(outcome, policy);
       if (res !== undefined && !retriable) return res;
 
@@ -82,6 +85,8 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
     }
   };
 }
+
+function ignore(): void {}
 
 /** "endpoint answered 503", plus the reason when the peer sidecar reported its app's failure. */
 function answered(res: Response | undefined): string {

@@ -6,7 +6,7 @@ import { attemptRequest } from "../body.ts";
 import type { Clock } from "../clock.ts";
 import type { EventSink } from "../events.ts";
 import type { RoutePolicy } from "../policy/types.ts";
-import { deadline, discardResponse, untilAborted } from "../retry/signals.ts";
+import { anySignal, deadline, discardResponse, untilAborted } from "../retry/signals.ts";
 import { type Upstream, UpstreamError } from "../upstream.ts";
 import type { Handler } from "./context.ts";
 import { destinationOf, endpointOf } from "./context.ts";
@@ -25,29 +25,25 @@ export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSi
     const ep = endpointOf(ctx);
     const route = destination.policy.route;
     const attempt = ctx.attempts;
-    const controller = new AbortController();
-    const forward = (s: AbortSignal | undefined): void => {
-      if (s === undefined) return;
-      if (s.aborted) controller.abort(s.reason);
-      else s.addEventListener("abort", () => controller.abort(s.reason), { once: true, signal: controller.signal });
-    };
-    forward(ctx.clientSignal);
-    forward(ctx.routeSignal);
     const perTryMs = effectivePerTryMs(route);
     let perTryExpired = false;
     // The per-try timeout only covers the wait for the response head (Envoy), so it is
     // cancelled once the head arrives and never cuts a streaming body.
+    const tryController = perTryMs === undefined ? undefined : new AbortController();
     const perTry =
-      perTryMs === undefined
+      tryController === undefined
         ? undefined
-        : deadline(deps.clock, perTryMs, () => {
+        : deadline(deps.clock, perTryMs!, () => {
             perTryExpired = true;
-            controller.abort(new DOMException(`per_try_timeout of ${perTryMs} ms expired`, "TimeoutError"));
+            tryController.abort(new DOMException(`per_try_timeout of ${perTryMs} ms expired`, "TimeoutError"));
           });
+    // Client gone, route timeout, per-try timeout: whichever comes first stops the attempt.
+    // Without the timeouts this is the client's own signal, nothing built per attempt.
+    const signal = anySignal([ctx.clientSignal, ctx.routeSignal, tryController?.signal]);
     try {
-      const attemptReq = attemptRequest(req, ctx.body, controller.signal);
+      const attemptReq = attemptRequest(req, ctx.body, signal);
       const pending = upstream(attemptReq, ep.endpoint, {
-        signal: controller.signal,
+        signal,
         tls: route.tls.mode,
         onConnection: (info) => {
           if (ctx.attempts !== attempt) return;
@@ -55,7 +51,7 @@ export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSi
           deps.onEvent?.({ type: "connection", requestId: ctx.requestId, destination: destination.name, endpoint: ep.address, attempt, info });
         },
       });
-      return await untilAborted(pending, controller.signal, discardResponse);
+      return await untilAborted(pending, signal, discardResponse);
     } catch (e) {
       if (ctx.clientSignal.aborted) throw ctx.clientSignal.reason;
       if (perTryExpired) throw new UpstreamError("timeout", ep.address, `No response head from ${ep.address} within per_try_timeout (${perTryMs} ms).`);
