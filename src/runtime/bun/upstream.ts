@@ -126,7 +126,7 @@ async function exchange(req: Request, conn: Pooled, reused: boolean, opts: Upstr
   }
   const reader = new BufferedReader(socket);
   let bodyFailure: unknown;
-  let bodySent: Promise<void> = Promise.resolve();
+  let bodySent: Promise<void> | undefined;
   try {
     const { head, chunked, length } = requestHead(req);
     await socket.write(head);
@@ -147,14 +147,10 @@ async function exchange(req: Request, conn: Pooled, reused: boolean, opts: Upstr
       // The whole body came with the head (the common small answer): hand it over as
       // bytes, with no stream to build and pull, and free the connection at once.
       const bytes = reader.take(f.length).slice();
-      const reusable = answer.keepAlive && reader.leftover === 0;
-      bodySent.then(() => conn.release(reusable), () => conn.destroy());
+      releaseAfter(bodySent, conn, answer.keepAlive && reader.leftover === 0);
       return new Response(bytes, responseInit(answer));
     }
-    const body = bodyStream(reader, answer, signal, (reusable) => {
-      // Reusable only once the request body is fully sent too (a server may answer early).
-      bodySent.then(() => conn.release(reusable), () => conn.destroy());
-    });
+    const body = bodyStream(reader, answer, signal, (reusable) => releaseAfter(bodySent, conn, reusable));
     return new Response(body, responseInit(answer));
   } catch (err) {
     signal.removeEventListener("abort", onAbort);
@@ -167,4 +163,10 @@ async function exchange(req: Request, conn: Pooled, reused: boolean, opts: Upstr
     if (alert) throw new UpstreamError("tls", address, `upstream ${address} rejected this sidecar's certificate (${alert[0]})`, { cause: err });
     throw exchangeError(err, address);
   }
+}
+
+/** Reusable only once the request body is fully sent too (a server may answer early). */
+function releaseAfter(bodySent: Promise<void> | undefined, conn: Pooled, reusable: boolean): void {
+  if (bodySent === undefined) conn.release(reusable);
+  else bodySent.then(() => conn.release(reusable), () => conn.destroy());
 }
