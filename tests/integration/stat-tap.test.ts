@@ -34,14 +34,30 @@ type Stats = {
   edges: { from: string; to: string; requests: number; rps: number | null; success: number | null; latencyMs: { p50: number | null; p99: number | null } }[];
 };
 
+/** `remora stat --json` until `ok` holds of its answer; fails the test past `limitMs`. */
+async function untilStats(ok: (s: Stats) => boolean, limitMs: number): Promise<{ stats: Stats; stdout: string }> {
+  const start = Date.now();
+  for (;;) {
+    const r = await remora(["stat", "--json", "--window", "1m", ...controlArgs()]);
+    assert.equal(r.code, 0, r.stderr);
+    const stats = JSON.parse(r.stdout) as Stats;
+    if (ok(stats)) return { stats, stdout: r.stdout };
+    if (Date.now() - start > limitMs) assert.fail(`condition not met within ${limitMs} ms: ${r.stdout}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 test("remora stat shows the edge orders -> payments with its success rate, as a table and as JSON", async () => {
+  // The control plane scrapes a sidecar when it registers, asynchronously: a stat call
+  // scrapes both now, so the baseline is surely taken before the traffic (on a loaded
+  // machine the registration scrape could land after it and count nothing).
+  await untilStats((s) => s.services.filter((x) => x.proxies > 0).length >= 2, 10_000);
   await traffic(20);
-  const r = await remora(["stat", "--json", "--window", "1m", ...controlArgs()]);
-  assert.equal(r.code, 0, r.stderr);
-  const stats = JSON.parse(r.stdout) as Stats;
+  // A scrape is reused for 1 s (collector.ts FRESH_MS), and a periodic one may have landed
+  // mid-traffic: asked again until a scrape taken after all 20 calls is in.
+  const { stats, stdout } = await untilStats((s) => s.edges.some((e) => e.from === "orders" && e.to === "payments" && e.requests >= 20), 10_000);
   const edge = stats.edges.find((e) => e.from === "orders" && e.to === "payments");
-  assert.ok(edge, `no orders -> payments edge in ${r.stdout}`);
-  // The baseline scrape happens when a sidecar registers, before any traffic.
+  assert.ok(edge, `no orders -> payments edge in ${stdout}`);
   assert.equal(edge.requests, 20);
   assert.equal(edge.success, 1);
   assert.ok(edge.rps !== null && edge.rps > 0);
