@@ -231,7 +231,7 @@ export class Report {
       const b = r.binary;
       push(
         `Compiled binary: \`${b.file}\` (${f(b.sizeMiB, 1)} MiB, \`npm run build:bin\`, ${b.version}) idles at ${b.idleRssMiB.map((v) => f(v, 1)).join(" and ")} MiB RSS ` +
-          `(${b.proxies.map((x) => x.replace(/-binary$/, "")).join(", ")}; the same configs as remora-bun, measured before any traffic on a quiet machine, before the paths above start). ` +
+          `(${b.proxies.map((x) => x.replace(/-binary$/, "")).join(", ")}; the same configs as remora-bun, read 2 s after start, before any traffic and before the paths above start). ` +
           "Much of a Bun process's RSS is the runtime's own executable pages (about 20 MiB for a bare `bun`), counted in every process though shared between them.",
         "",
       );
