@@ -12,6 +12,7 @@ import { hopByHopNames } from "../node/hop-by-hop.ts";
 import { chunkedDecoder, lengthDecoder, MalformedBody, type BodyDecoder } from "./native-body-decoder.ts";
 import type { SocketOwner } from "./native-duplex.ts";
 import { withHandOver } from "./hand-over.ts";
+import { knownBytes } from "./known-body.ts";
 import type { ListenSocket } from "./native-listen.ts";
 import { leadingEmptyLines, parseHead, type RequestHead } from "./native-request-parser.ts";
 
@@ -307,7 +308,9 @@ export class Http1Connection implements SocketOwner {
     const head = ex.head;
     const isHead = head.method === "HEAD";
     const status = response.status;
-    const body = response.body;
+    // Read before `response.body`, which would build the stream this avoids.
+    const known = knownBytes(response);
+    const body = known === undefined ? response.body : null;
     let closeAfter = head.close || this.ctx.closing();
     let text = `HTTP/1.1 ${status} ${response.statusText || reasonPhrase(status)}\r\n`;
     let declared: string | undefined;
@@ -327,6 +330,14 @@ export class Http1Connection implements SocketOwner {
       throw err;
     }
     if (!dated) text += `date: ${httpDate()}\r\n`;
+
+    if (known !== undefined && !isHead && status !== 204 && status !== 304 && declared !== undefined && Number(declared) === known.byteLength) {
+      ex.headWritten = true;
+      this.write(joinHead(text + connectionField(closeAfter, head) + "\r\n", known));
+      return closeAfter;
+    }
+    // Any other case (a stage changed the length, a bodiless status): the general path below.
+    if (known !== undefined) return this.respond(ex, new Response(isHead || status === 204 || status === 304 ? null : known, response));
 
     if (!body || isHead || status === 204 || status === 304) {
       await body?.cancel().catch(() => {});

@@ -11,6 +11,7 @@ import { openConnection, type OpenedConnection } from "./open.ts";
 import { RequestBodyFailed, requestHead, writeBody } from "./http1-request.ts";
 import { BufferedReader, MalformedResponse, bodyStream, readHead, responseInit } from "./http1-response.ts";
 import { createPool, type Pooled } from "./pool.ts";
+import { bytesResponse } from "./known-body.ts";
 import type { H2Upstream } from "../node/h2-upstream.ts";
 import { wantsH2 } from "../../core/protocol/proto-header.ts";
 
@@ -148,7 +149,7 @@ async function exchange(req: Request, conn: Pooled, reused: boolean, opts: Upstr
       // bytes, with no stream to build and pull, and free the connection at once.
       const bytes = reader.take(f.length).slice();
       releaseAfter(bodySent, conn, answer.keepAlive && reader.leftover === 0);
-      return new Response(bytes, responseInit(answer));
+      return bytesResponse(bytes, responseInit(answer));
     }
     const body = bodyStream(reader, answer, signal, (reusable) => releaseAfter(bodySent, conn, reusable));
     return new Response(body, responseInit(answer));
