@@ -5,13 +5,14 @@
 
 import type { Clock } from "../core/clock.ts";
 import type { Authorization } from "../core/authz.ts";
-import type { MeshMetrics } from "../core/metrics/mesh-metrics.ts";
+import { codeClass, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import type { Handler, InboundMode, MeshUpstream } from "../runtime/types.ts";
 import type { Logger } from "./logger.ts";
 import { UpstreamError } from "../core/upstream.ts";
-import { authorize } from "../core/authz.ts";
+import { authorize, type Verdict } from "../core/authz.ts";
 import { countGrpcResponse } from "../core/metrics/grpc-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
+import { urlParts } from "../core/url-parts.ts";
 import { rewriteRequest, setClientCertHeader } from "./headers.ts";
 import { downgradeForApp } from "./orig-proto.ts";
 import type { RequestRecord } from "./event-stream.ts";
@@ -30,14 +31,19 @@ export interface InboundDeps {
   onRequest?: (r: RequestRecord) => void;
 }
 
+/** What authorize() answers when there is no policy, shared rather than built per request. */
+const ALLOWED: Verdict = { allowed: true };
+
 export function createInboundHandler(d: InboundDeps): Handler {
   const endpoint = { address: d.app };
   return async (req, info) => {
     const start = d.clock.now();
-    const url = new URL(req.url);
+    const url = urlParts(req.url);
     const caller = info.mtls ? info.peerIdentity : undefined;
     d.metrics.inboundTls.inc({ tls: info.mtls ? "mtls" : "plaintext" });
-    const verdict = authorize(d.authorization?.(), { ...(caller ? { identity: caller } : {}), method: req.method, path: url.pathname });
+    const policy = d.authorization?.();
+    // Without a policy there is nothing to decide: no request shape is built for it.
+    const verdict = policy === undefined ? ALLOWED : authorize(policy, caller ? { identity: caller, method: req.method, path: url.pathname } : { method: req.method, path: url.pathname });
     if (!verdict.allowed) {
       d.metrics.inboundDenied.inc({ reason: "authz" });
       d.log.warn({ direction: "inbound", method: req.method, path: url.pathname, peer: caller, remote: `${info.remoteAddress}:${info.remotePort}`, reason: verdict.reason }, "request denied by authorization policy");
@@ -66,23 +72,26 @@ export function createInboundHandler(d: InboundDeps): Handler {
       });
     }
     const seconds = (d.clock.now() - start) / 1000;
-    d.onRequest?.({
-      type: "request",
-      direction: "inbound",
-      requestId: req.headers.get("x-request-id") ?? "",
-      method: req.method,
-      authority: url.host,
-      path: url.pathname,
-      status: res.status,
-      durationMs: seconds * 1000,
-      upstream: d.app,
-      ...(caller ? { peer: caller } : {}),
-      mtls: info.mtls,
-      traceId: hop.traceId,
-      spanId: hop.spanId,
-      ...(hop.parentSpanId ? { parentSpanId: hop.parentSpanId } : {}),
-    });
-    d.metrics.requests.inc({ direction: "inbound", destination: "app", code_class: `${Math.floor(res.status / 100)}xx` });
+    if (d.onRequest) {
+      const record: RequestRecord = {
+        type: "request",
+        direction: "inbound",
+        requestId: req.headers.get("x-request-id") ?? "",
+        method: req.method,
+        authority: url.host,
+        path: url.pathname,
+        status: res.status,
+        durationMs: seconds * 1000,
+        upstream: d.app,
+        mtls: info.mtls,
+        traceId: hop.traceId,
+        spanId: hop.spanId,
+      };
+      if (caller) record.peer = caller;
+      if (hop.parentSpanId) record.parentSpanId = hop.parentSpanId;
+      d.onRequest(record);
+    }
+    d.metrics.requests.inc({ direction: "inbound", destination: "app", code_class: codeClass(res.status) });
     countGrpcResponse(d.metrics, "inbound", "app", res);
     d.metrics.duration.observe({ direction: "inbound", destination: "app" }, seconds);
     d.log.info(
