@@ -267,12 +267,13 @@ describe("certificates from openssl read the same", () => {
     }
   });
 
-  test("UTF-8, multi-valued and escaped subjects, P-384 and RSA-4096 keys, sha384/sha512", { skip: hasOpenssl ? false : "openssl not on PATH" }, () => {
+  test("UTF-8, multi-valued and escaped subjects, P-384 and RSA-2048 keys, sha384/sha512", { skip: hasOpenssl ? false : "openssl not on PATH" }, () => {
     const dir = mkdtempSync(join(tmpdir(), "remora-x509-"));
     try {
       const cases: [string, string[], string[]][] = [
         ["/C=FR/O=Société Générale/CN=ünïcödé", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-sha384"], ["-utf8"]],
-        ["/O=a+OU=b/CN=c\\,d/emailAddress=e@example.com/DC=org", ["-newkey", "rsa:4096", "-sha512"], []],
+        // RSA-2048: a 4096-bit key took openssl over bun test's 5 s default on a loaded machine.
+        ["/O=a+OU=b/CN=c\\,d/emailAddress=e@example.com/DC=org", ["-newkey", "rsa:2048", "-sha512"], []],
         ["/CN= spaced #name ", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-sha256"], ["-multivalue-rdn"]],
       ];
       for (const [i, [subject, keyArgs, extra]] of cases.entries()) {
@@ -327,11 +328,15 @@ describe("malformed input", () => {
         }
         accepted++;
         const mine = ownReading(own);
+        // A key algorithm remora does not use is summarised as its bare OID, where the library
+        // may still name it (a mutation turned id-ecPublicKey into ecdsa-with-SHA1, which it
+        // calls "ECDSA"): no SVID can carry such a key, so that name is not compared.
+        const unknownKey = /^\d+(\.\d+)+$/.test(mine.publicKey);
         // Fields both decode; the library may keep bytes remora reads differently only in
         // encodings DER forbids, which remora refuses before getting here.
         assert.deepEqual(
-          { ...mine, extensions: undefined, tbs: undefined },
-          { ...theirs, extensions: undefined, tbs: undefined },
+          { ...mine, extensions: undefined, tbs: undefined, ...(unknownKey ? { publicKey: undefined } : {}) },
+          { ...theirs, extensions: undefined, tbs: undefined, ...(unknownKey ? { publicKey: undefined } : {}) },
         );
       }),
       { numRuns: 1500 },
