@@ -7,6 +7,7 @@ import type { Endpoint } from "../core/endpoint.ts";
 import { RemoraError } from "../core/errors.ts";
 import type { ResponseHead } from "../core/protocol/http1-head.ts";
 import type { OriginationMode } from "../core/upstream.ts";
+import { lazy } from "./lazy.ts";
 import type { Duplex, PeerVerifier, TlsMaterial } from "./types.ts";
 
 export interface MeshTunnelOptions {
@@ -56,13 +57,12 @@ export interface MeshTunnelDialer {
 
 /** A MeshTunnelDialer whose node:tls implementation is imported by the first open(). */
 export function lazyMeshTunnelDialer(options: MeshTunnelOptions): MeshTunnelDialer {
-  let dialer: Promise<MeshTunnelDialer> | undefined;
-  const load = () => (dialer ??= import("./node/mesh-tunnel.ts").then((m) => m.createMeshTunnelDialer(options)));
+  const dialer = lazy(async () => (await import("./node/mesh-tunnel.ts")).createMeshTunnelDialer(options));
   return {
-    open: async (endpoint, o) => (await load()).open(endpoint, o),
+    open: async (endpoint, o) => (await dialer.get()).open(endpoint, o),
     reloadTls() {
       // Nothing to reload before the first tunnel: the dialer reads material when it dials.
-      void dialer?.then((d) => d.reloadTls());
+      dialer.loaded?.reloadTls();
     },
   };
 }

@@ -5,23 +5,21 @@
 
 import type { SocketOwner } from "./native-duplex.ts";
 import type { ListenSocket } from "./native-listen.ts";
+import { lazy } from "../lazy.ts";
 
 export interface HandOverModules {
   BunDuplex: typeof import("./native-duplex.ts").BunDuplex;
   h2: typeof import("../node/h2-serve.ts");
 }
 
-let modules: HandOverModules | undefined;
-let loading: Promise<HandOverModules> | undefined;
-
-function load(): Promise<HandOverModules> {
-  loading ??= Promise.all([import("./native-duplex.ts"), import("../node/h2-serve.ts")]).then(([duplex, h2]) => (modules = { BunDuplex: duplex.BunDuplex, h2 }));
-  return loading;
-}
+const modules = lazy(async (): Promise<HandOverModules> => {
+  const [duplex, h2] = await Promise.all([import("./native-duplex.ts"), import("../node/h2-serve.ts")]);
+  return { BunDuplex: duplex.BunDuplex, h2 };
+});
 
 /** The modules if a connection already loaded them (an h2 session to drain exists only then). */
 export function loadedHandOver(): HandOverModules | undefined {
-  return modules;
+  return modules.loaded;
 }
 
 /** Holds a socket's events until its next owner exists. */
@@ -54,10 +52,11 @@ class Held implements SocketOwner {
  * while they loaded is dropped.
  */
 export function withHandOver(socket: ListenSocket<SocketOwner>, then: (m: HandOverModules) => void): void {
-  if (modules) return then(modules);
+  const loaded = modules.loaded;
+  if (loaded) return then(loaded);
   const held = new Held();
   socket.data = held;
-  load().then((m) => {
+  modules.get().then((m) => {
     if (held.closed) return;
     then(m);
     const owner = socket.data;

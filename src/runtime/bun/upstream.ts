@@ -12,6 +12,7 @@ import { RequestBodyFailed, requestHead, writeBody } from "./http1-request.ts";
 import { BufferedReader, MalformedResponse, bodyStream, readHead, responseInit } from "./http1-response.ts";
 import { createPool, type Pooled } from "./pool.ts";
 import { bytesResponse } from "./known-body.ts";
+import { lazy } from "../lazy.ts";
 import type { H2Upstream } from "../node/h2-upstream.ts";
 import { wantsH2 } from "../../core/protocol/proto-header.ts";
 
@@ -63,17 +64,15 @@ export function createUpstream(options: BunUpstreamOptions): MeshUpstream {
 
   // Requests that arrived over HTTP/2 leave over HTTP/2 on Bun's node:http2 (docs/runtimes.md),
   // loaded by the first of them: a sidecar that never sees one never holds node:http2.
-  let h2: H2Upstream | undefined;
-  let h2Loading: Promise<H2Upstream> | undefined;
-  const h2Upstream = () => (h2Loading ??= import("../node/h2-upstream.ts").then((m) => (h2 = m.createH2Upstream({
+  const h2 = lazy(async (): Promise<H2Upstream> => (await import("../node/h2-upstream.ts")).createH2Upstream({
     material: options.material,
     verifyPeer: options.verifyPeer,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     connectTimeoutMs,
-  }))));
+  }));
 
   async function send(req: Request, endpoint: Endpoint, opts: UpstreamOptions): Promise<Response> {
-    if (wantsH2(req)) return (await h2Upstream()).send(req, endpoint, opts);
+    if (wantsH2(req)) return (await h2.get()).send(req, endpoint, opts);
     if (opts.signal.aborted) throw abortError(opts.signal, endpoint.address);
     // A pool per identity too, so a connection verified for one SPIFFE ID is never reused
     // for a request that expects another at the same address.
@@ -96,12 +95,12 @@ export function createUpstream(options: BunUpstreamOptions): MeshUpstream {
     send,
     reloadTls() {
       pool.retire();
-      h2?.reloadTls();
+      h2.loaded?.reloadTls();
       material = undefined;
     },
     close() {
       pool.close();
-      h2?.close();
+      h2.loaded?.close();
     },
   };
 }
