@@ -114,8 +114,11 @@ export function authorizationToDocument(a: Authorization): AuthorizationDocument
  * No document: every authenticated caller is allowed (the mesh's mTLS already proved who
  * it is). With one: allowed when any rule matches identity, method and path.
  */
+/** Shared: a request path calls authorize() per request, and most services have no policy. */
+const ALLOWED: Verdict = Object.freeze({ allowed: true });
+
 export function authorize(auth: Authorization | undefined, caller: Caller): Verdict {
-  if (auth === undefined) return { allowed: true };
+  if (auth === undefined) return ALLOWED;
   const who = caller.identity ?? "an unauthenticated caller";
   const denied: Verdict = { allowed: false, reason: `${who} is not allowed to ${caller.method} ${caller.path} on ${auth.destination}` };
   if (caller.identity === undefined) return denied;
@@ -127,7 +130,7 @@ export function authorize(auth: Authorization | undefined, caller: Caller): Verd
       (r.methods === undefined || r.methods.includes(method)) &&
       (r.paths === undefined || r.paths.some((p) => pathMatches(p, caller.path))),
   );
-  return matches ? { allowed: true } : denied;
+  return matches ? ALLOWED : denied;
 }
 
 function principalMatches(pattern: string, id: string): boolean {

@@ -9,7 +9,7 @@ import { codeClass, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
 import type { Handler, InboundMode, MeshUpstream } from "../runtime/types.ts";
 import type { Logger } from "./logger.ts";
 import { UpstreamError } from "../core/upstream.ts";
-import { authorize, type Verdict } from "../core/authz.ts";
+import { authorize } from "../core/authz.ts";
 import { countGrpcResponse } from "../core/metrics/grpc-metrics.ts";
 import { nextHop } from "../core/trace/traceparent.ts";
 import { urlParts } from "../core/url-parts.ts";
@@ -31,9 +31,6 @@ export interface InboundDeps {
   onRequest?: (r: RequestRecord) => void;
 }
 
-/** What authorize() answers when there is no policy, shared rather than built per request. */
-const ALLOWED: Verdict = { allowed: true };
-
 export function createInboundHandler(d: InboundDeps): Handler {
   const endpoint = { address: d.app };
   return async (req, info) => {
@@ -41,9 +38,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
     const url = urlParts(req.url);
     const caller = info.mtls ? info.peerIdentity : undefined;
     d.metrics.inboundTls.inc({ tls: info.mtls ? "mtls" : "plaintext" });
-    const policy = d.authorization?.();
-    // Without a policy there is nothing to decide: no request shape is built for it.
-    const verdict = policy === undefined ? ALLOWED : authorize(policy, caller ? { identity: caller, method: req.method, path: url.pathname } : { method: req.method, path: url.pathname });
+    const verdict = authorize(d.authorization?.(), caller ? { identity: caller, method: req.method, path: url.pathname } : { method: req.method, path: url.pathname });
     if (!verdict.allowed) {
       d.metrics.inboundDenied.inc({ reason: "authz" });
       d.log.warn({ direction: "inbound", method: req.method, path: url.pathname, peer: caller, remote: `${info.remoteAddress}:${info.remotePort}`, reason: verdict.reason }, "request denied by authorization policy");
