@@ -22,12 +22,13 @@ export function bufferBody(): Stage {
   };
 }
 
+/** For a request with a body: teed (h2, gRPC) or read up to the limit. */
 async function buffered(next: Handler, req: Request, ctx: RequestContext): Promise<Response> {
   const limit = destinationOf(ctx).policy.route.retryBufferBytes;
   // An h2 stream (gRPC streaming above all) must flow before it ends: it is teed, not
   // read up front; it stays replayable while it fits the same limit.
-  if (req.body !== null && (req.headers.get(PROTO_HEADER) === "h2" || isGrpc(req.headers))) {
-    ctx.body = { kind: "teed", replay: new ReplayableBody(req.body, limit) };
+  if (req.headers.get(PROTO_HEADER) === "h2" || isGrpc(req.headers)) {
+    ctx.body = { kind: "teed", replay: new ReplayableBody(req.body!, limit) };
     return next(req, ctx);
   }
   try {

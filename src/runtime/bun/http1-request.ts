@@ -15,7 +15,8 @@ const CR_OR_LF = /[\r\n]/;
 
 export class RequestBodyFailed extends Error {}
 
-export function requestHead(req: Request): { head: Uint8Array; chunked: boolean; length?: number } {
+/** `length`: the declared Content-Length, when it is a safe integer. */
+export function requestHead(req: Request): { head: Uint8Array; chunked: boolean; length: number | undefined } {
   const url = urlParts(req.url);
   const drop = hopByHopNames(req.headers.get("connection"));
   let text = `${req.method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
@@ -38,7 +39,7 @@ export function requestHead(req: Request): { head: Uint8Array; chunked: boolean;
   } else if (req.body === null && !hasLength && EXPECTS_BODY.has(req.method)) {
     text += "content-length: 0\r\n";
   }
-  return { head: encoder.encode(`${text}\r\n`), chunked, ...(length !== undefined && Number.isSafeInteger(length) ? { length } : {}) };
+  return { head: encoder.encode(`${text}\r\n`), chunked, length: length !== undefined && Number.isSafeInteger(length) ? length : undefined };
 }
 
 /**
