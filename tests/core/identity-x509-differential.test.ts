@@ -295,6 +295,16 @@ describe("malformed input", () => {
     .filter((f) => f.endsWith(".pem"))
     .flatMap((f) => pemBlocks(readFileSync(new URL(f, fixturesDir), "utf8"), f).map((b) => b.der));
 
+  test("a URI SAN with a control character is refused, so no one-line error or log line can be split by it", () => {
+    const spiffe = new TextEncoder().encode("spiffe://");
+    const der = fixtureDers.find((d) => indexOf(d, spiffe) >= 0)!;
+    assert.ok(der, "a fixture with a spiffe:// URI SAN");
+    assert.ok(parseCertificate(der, "fixture").uriSans.length > 0);
+    const bad = der.slice();
+    bad[indexOf(der, spiffe)] = 0x0a; // "\npiffe://...", what the fuzzer found
+    assert.throws(() => parseCertificate(bad, "mutated"), (e: unknown) => e instanceof RemoraError && e.code === "ERR_SVID_INVALID" && !e.message.includes("\n"));
+  });
+
   test("mutated DER: a certificate or a RemoraError, and where both readers accept it, the same reading", () => {
     const mutations = fc.tuple(
       fc.constantFrom(...fixtureDers),
@@ -394,3 +404,11 @@ describe("createCsr (library-free) is read back by parseCsr (the library)", () =
     });
   }
 });
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}

@@ -119,7 +119,12 @@ function uriNames(value: Uint8Array, fail: Fail): string[] {
     if (!GENERAL_NAME_TAGS.has(n.tag)) fail("has a malformed subjectAltName extension");
     if (n.tag === URI_TAG) {
       let uri = "";
-      for (const b of n.value) uri += String.fromCharCode(b);
+      for (const b of n.value) {
+        // No URI holds a control character (RFC 3986 §2), and one would split the one-line
+        // errors and log lines that quote the URI (found by the fuzzer).
+        if (b < 0x20 || b === 0x7f) fail("has a malformed subjectAltName extension");
+        uri += String.fromCharCode(b);
+      }
       uris.push(uri);
     }
   }
