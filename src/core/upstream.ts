@@ -48,3 +48,21 @@ export interface UpstreamOptions {
 }
 
 export type Upstream = (req: Request, endpoint: Endpoint, options: UpstreamOptions) => Promise<Response>;
+
+const cancelling = new WeakSet<Upstream>();
+
+/**
+ * Declares that `send` stops on `options.signal` by itself, rejecting as soon as it fires,
+ * and reads nothing of the Request but its method, URL, headers and body (not its signal,
+ * not its redirect mode). The send stage then hands it a bodiless request as it is, and
+ * races no abort against it: a Request copy, a listener and a promise fewer per attempt
+ * (issue 8). An Upstream that does not say so keeps those safety nets.
+ */
+export function cancelsOnSignal(send: Upstream): Upstream {
+  cancelling.add(send);
+  return send;
+}
+
+export function isCancellingOnSignal(send: Upstream): boolean {
+  return cancelling.has(send);
+}

@@ -7,7 +7,7 @@ import type { Clock } from "../clock.ts";
 import type { EventSink } from "../events.ts";
 import type { RoutePolicy } from "../policy/types.ts";
 import { anySignal, deadline, discardResponse, untilAborted } from "../retry/signals.ts";
-import { type Upstream, UpstreamError } from "../upstream.ts";
+import { isCancellingOnSignal, type Upstream, UpstreamError } from "../upstream.ts";
 import type { Handler } from "./context.ts";
 import { destinationOf, endpointOf } from "./context.ts";
 
@@ -20,6 +20,7 @@ export function effectivePerTryMs(route: RoutePolicy): number | undefined {
 }
 
 export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSink }): Handler {
+  const cancels = isCancellingOnSignal(upstream);
   return async (req, ctx) => {
     const destination = destinationOf(ctx);
     const ep = endpointOf(ctx);
@@ -41,7 +42,8 @@ export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSi
     // Without the timeouts this is the client's own signal, nothing built per attempt.
     const signal = anySignal([ctx.clientSignal, ctx.routeSignal, tryController?.signal]);
     try {
-      const attemptReq = attemptRequest(req, ctx.body, signal);
+      // A bodiless request needs no copy for an upstream that takes its signal from the options.
+      const attemptReq = cancels && ctx.body.kind === "none" && req.body === null ? req : attemptRequest(req, ctx.body, signal);
       const pending = upstream(attemptReq, ep.endpoint, {
         signal,
         tls: route.tls.mode,
@@ -51,7 +53,7 @@ export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSi
           deps.onEvent?.({ type: "connection", requestId: ctx.requestId, destination: destination.name, endpoint: ep.address, attempt, info });
         },
       });
-      return await untilAborted(pending, signal, discardResponse);
+      return await (cancels ? pending : untilAborted(pending, signal, discardResponse));
     } catch (e) {
       if (ctx.clientSignal.aborted) throw ctx.clientSignal.reason;
       if (perTryExpired) throw new UpstreamError("timeout", ep.address, `No response head from ${ep.address} within per_try_timeout (${perTryMs} ms).`);

@@ -4,7 +4,7 @@
 // way to see the peer certificate) it opens a new connection for every request.
 
 import type { Endpoint } from "../../core/endpoint.ts";
-import { UpstreamError, type OriginationMode, type UpstreamOptions } from "../../core/upstream.ts";
+import { cancelsOnSignal, UpstreamError, type OriginationMode, type UpstreamOptions } from "../../core/upstream.ts";
 import type { MeshUpstream, TlsMaterial, UpstreamFactoryOptions } from "../types.ts";
 import { abortError, exchangeError } from "../node/upstream-errors.ts";
 import { openConnection, type OpenedConnection } from "./open.ts";
@@ -92,7 +92,9 @@ export function createUpstream(options: BunUpstreamOptions): MeshUpstream {
   }
 
   return {
-    send,
+    // Every wait in send (connect, the request head, the response head) ends when the
+    // signal fires; a streaming body then fails with its reason (bodyStream).
+    send: cancelsOnSignal(send),
     reloadTls() {
       pool.retire();
       h2.loaded?.reloadTls();
