@@ -107,23 +107,27 @@ export class EndOfStream extends Error {}
 
 export async function readHead(reader: BufferedReader, method: string): Promise<ResponseHead> {
   for (;;) {
-    // Lines end in CRLF, or a bare LF (RFC 9112 §2.2 lets a recipient accept it).
-    const lines = (await reader.head()).split("\n");
-    const statusLine = stripCr(lines[0]!);
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
+    // Lines end in CRLF, or a bare LF (RFC 9112 §2.2 lets a recipient accept it). The head
+    // is walked by offsets: splitting it made an array and two strings per line (issue 8).
+    const text = await reader.head();
+    let nl = text.indexOf("\n");
+    const m = STATUS_LINE.exec(text.slice(0, lineEnd(text, 0, nl)));
     if (!m) throw new MalformedResponse(`the response does not start with an HTTP/1.x status line`);
     const minor = Number(m[1]);
     const status = Number(m[2]);
     const headers = new Headers();
-    // The head ends with its blank line, so the split leaves two empty entries at the end.
-    for (let i = 1; i < lines.length - 2; i++) {
-      const line = stripCr(lines[i]!);
-      const colon = line.indexOf(":");
-      if (colon <= 0) throw new MalformedResponse(`the response has a malformed header line`);
+    // The head ends with its blank line: the fields are the lines before it.
+    for (let at = nl + 1; ; at = nl + 1) {
+      nl = text.indexOf("\n", at);
+      const end = lineEnd(text, at, nl);
+      if (end === at) break;
+      const colon = text.indexOf(":", at);
+      if (colon <= at || colon > end) throw new MalformedResponse(`the response has a malformed header line`);
+      const name = text.slice(at, colon).trim();
       try {
-        headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+        headers.append(name, text.slice(colon + 1, end).trim());
       } catch {
-        throw new MalformedResponse(`the response has an invalid header "${line.slice(0, colon).trim()}"`);
+        throw new MalformedResponse(`the response has an invalid header "${name}"`);
       }
     }
     // 1xx are interim (100 Continue, 103 Early Hints): the final response follows. 101 would
@@ -136,8 +140,11 @@ export async function readHead(reader: BufferedReader, method: string): Promise<
   }
 }
 
-function stripCr(line: string): string {
-  return line.endsWith("\r") ? line.slice(0, -1) : line;
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
+
+/** Where the line from `at` to the LF at `nl` ends, its CR left out. */
+function lineEnd(text: string, at: number, nl: number): number {
+  return nl > at && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
 }
 
 /** Offset just past the blank line that ends a head (LF CRLF or LF LF), or -1. */
@@ -159,6 +166,7 @@ function framing(method: string, status: number, headers: Headers): ResponseHead
   }
   const cl = headers.get("content-length");
   if (cl !== null) {
+    if (DIGITS.test(cl)) return { kind: "length", length: Number(cl) }; // the usual single value
     const values = new Set(cl.split(",").map((v) => v.trim()));
     const [only] = values;
     if (values.size !== 1 || only === undefined || !DIGITS.test(only)) throw new MalformedResponse(`the response has an invalid content-length "${cl}"`);
@@ -168,7 +176,9 @@ function framing(method: string, status: number, headers: Headers): ResponseHead
 }
 
 function keepAlive(minor: number, headers: Headers): boolean {
-  const tokens = (headers.get("connection") ?? "").toLowerCase().split(",").map((t) => t.trim());
+  const connection = headers.get("connection");
+  if (connection === null) return minor === 1;
+  const tokens = connection.toLowerCase().split(",").map((t) => t.trim());
   if (tokens.includes("close")) return false;
   return minor === 1 || tokens.includes("keep-alive");
 }

@@ -6,8 +6,9 @@
 
 const bodies = new WeakMap<Response, Uint8Array>();
 
-export function bytesResponse(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit): Response {
-  const res = new Response(bytes, init);
+export function bytesResponse(bytes: Uint8Array, init: ResponseInit): Response {
+  // Socket chunks are never shared memory; the DOM types only cannot know it.
+  const res = new Response(bytes as Uint8Array<ArrayBuffer>, init);
   bodies.set(res, bytes);
   return res;
 }

@@ -6,6 +6,11 @@ import type { BunSocket, BunSocketHandler } from "./bun-api.ts";
 
 /** Bytes buffered before the socket is paused (backpressure towards the peer). */
 const HIGH_WATER = 256 * 1024;
+const WRITTEN: Promise<void> = Promise.resolve();
+
+function closedWhileSending(): SocketClosed {
+  return new SocketClosed("the connection closed while the request was being sent", { code: "EPIPE" });
+}
 
 export class SocketClosed extends Error {
   readonly code: string | undefined;
@@ -76,12 +81,24 @@ export class ByteSocket {
     return this.queued;
   }
 
-  async write(data: Uint8Array): Promise<void> {
+  /** Resolves once every byte is handed to the socket; rejects if it closes first. */
+  write(data: Uint8Array): Promise<void> {
+    if (this.closed || !this.socket || data.byteLength === 0) return this.writeRest(data, false);
+    const n = this.socket.write(data);
+    // The common case, all of it taken at once, makes no async frame and no promise.
+    if (n === data.byteLength) return WRITTEN;
+    if (n < 0) return Promise.reject(this.failure ?? closedWhileSending());
+    return this.writeRest(data.subarray(n), true);
+  }
+
+  /** Writes what the socket did not take yet; `drainFirst` after a partial write. */
+  private async writeRest(data: Uint8Array, drainFirst: boolean): Promise<void> {
     let rest = data;
+    if (drainFirst) await new Promise<void>((resolve) => { this.drainWaiter = resolve; });
     while (rest.byteLength > 0) {
-      if (this.closed || !this.socket) throw this.failure ?? new SocketClosed("the connection closed while the request was being sent", { code: "EPIPE" });
+      if (this.closed || !this.socket) throw this.failure ?? closedWhileSending();
       const n = this.socket.write(rest);
-      if (n < 0) throw this.failure ?? new SocketClosed("the connection closed while the request was being sent", { code: "EPIPE" });
+      if (n < 0) throw this.failure ?? closedWhileSending();
       rest = rest.subarray(n);
       if (rest.byteLength > 0) await new Promise<void>((resolve) => { this.drainWaiter = resolve; });
     }

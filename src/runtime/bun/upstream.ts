@@ -147,8 +147,10 @@ async function exchange(req: Request, conn: Pooled, reused: boolean, opts: Upstr
     const f = answer.framing;
     if (f.kind === "length" && f.length > 0 && f.length <= WHOLE_BODY_MAX && reader.buffered >= f.length) {
       // The whole body came with the head (the common small answer): hand it over as
-      // bytes, with no stream to build and pull, and free the connection at once.
-      const bytes = reader.take(f.length).slice();
+      // bytes, with no stream to build and pull, and free the connection at once. A view,
+      // not a copy: Bun's Response copies what it is given, and every chunk Bun passes to
+      // data() has an ArrayBuffer of its own (the socket queue relies on that too).
+      const bytes = reader.take(f.length);
       releaseAfter(bodySent, conn, answer.keepAlive && reader.leftover === 0);
       return bytesResponse(bytes, responseInit(answer));
     }
