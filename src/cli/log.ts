@@ -47,7 +47,7 @@ export function createLogger(base: Record<string, unknown>, out: LogSink = proce
     // CPU on the access line), so it is used only for records that carry an Error.
     const rest = JSON.stringify(obj, hasError(obj) ? errorsAsObjects : undefined);
     const fields = rest.length > 2 ? `,${rest.slice(1, -1)}` : "";
-    const text = `{"level":${level},"time":${Date.now()},${fixed}${fields}${msg === undefined ? "" : `,"msg":${JSON.stringify(msg)}`}}\n`;
+    const text = `{"level":${level},"time":${Date.now()},${fixed}${fields}${msg === undefined ? "" : msgField(msg)}}\n`;
     if (batchMs > 0 && msg === "access") {
       pending += text;
       if (pending.length >= BATCH_BYTES) flush();
@@ -69,8 +69,20 @@ export function createLogger(base: Record<string, unknown>, out: LogSink = proce
 }
 
 function hasError(obj: object): boolean {
-  for (const value of Object.values(obj)) if (value instanceof Error) return true;
+  // for-in, not Object.values: no array per line (the access line is written per request).
+  for (const key in obj) if ((obj as Record<string, unknown>)[key] instanceof Error) return true;
   return false;
+}
+
+/** `,"msg":"..."`, serialised once per message: messages are a few fixed sentences. */
+const msgFields = new Map<string, string>();
+function msgField(msg: string): string {
+  let field = msgFields.get(msg);
+  if (field === undefined) {
+    field = `,"msg":${JSON.stringify(msg)}`;
+    if (msgFields.size < 256) msgFields.set(msg, field);
+  }
+  return field;
 }
 
 /** Errors have no enumerable fields and would log as {}; pino's err serializer keeps these three. */

@@ -185,6 +185,25 @@ describe("exposition text", () => {
     g.set({ e: "192.0.2.2:15006" }, 1);
     g.remove({ e: "192.0.2.1:15006" });
     assert.equal(r.expose(), '# HELP g G.\n# TYPE g gauge\ng{e="192.0.2.2:15006"} 1\n');
+    // Used again, it starts afresh and is exposed again.
+    g.set({ e: "192.0.2.1:15006" }, 5);
+    assert.equal(g.get({ e: "192.0.2.1:15006" }), 5);
+    assert.match(r.expose(), /g\{e="192\.0\.2\.1:15006"\} 5\n/);
+  });
+
+  test("series with several labels are told apart by every value, and removed one at a time", () => {
+    const r = new Registry();
+    const c = r.counter({ name: "c_total", help: "C.", labelNames: ["d", "e", "k"] });
+    c.inc({ d: "payments", e: "a", k: "2xx" });
+    c.inc({ d: "payments", e: "a", k: "5xx" }, 2);
+    c.inc({ d: "payments", e: "b", k: "2xx" }, 3);
+    c.inc({ d: "ledger", e: "a", k: "2xx" }, 4);
+    assert.deepEqual([c.get({ d: "payments", e: "a", k: "2xx" }), c.get({ d: "payments", e: "a", k: "5xx" }), c.get({ d: "payments", e: "b", k: "2xx" }), c.get({ d: "ledger", e: "a", k: "2xx" })], [1, 2, 3, 4]);
+    c.remove({ d: "payments", e: "a", k: "5xx" });
+    assert.doesNotMatch(r.expose(), /k="5xx"/);
+    assert.equal(c.get({ d: "payments", e: "a", k: "2xx" }), 1);
+    c.inc({ d: "payments", e: "a", k: "5xx" });
+    assert.equal(c.get({ d: "payments", e: "a", k: "5xx" }), 1, "counted afresh after its removal");
   });
 });
 

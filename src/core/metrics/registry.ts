@@ -47,12 +47,20 @@ export type MetricSnapshot =
   | { name: string; help: string; type: "counter" | "gauge"; series: { labels: Record<string, string>; value: number }[] }
   | { name: string; help: string; type: "histogram"; series: ({ labels: Record<string, string> } & HistogramSnapshot)[] };
 
+interface Series<S> {
+  values: string[];
+  state: S;
+}
+type Level = Map<string, Level | Series<unknown>>;
+
 abstract class Family<L extends string, S> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly L[];
   abstract readonly type: MetricType;
-  protected readonly series = new Map<string, { values: string[]; state: S }>();
+  protected readonly series = new Map<string, Series<S>>();
+  /** The same series by label value, one Map per label name in order; the last level holds the series. */
+  private readonly index: Level = new Map();
 
   constructor(options: MetricOptions<L>) {
     if (!METRIC_NAME.test(options.name)) throw new TypeError(`"${options.name}" is not a valid Prometheus metric name`);
@@ -68,22 +76,30 @@ abstract class Family<L extends string, S> {
 
   /** The series for these labels, created on first use. Wrong label names are a programming error. */
   protected at(labels: Labels<L> | undefined): S {
-    // On every request's path: one pass over the label names builds the key, without the
-    // intermediate arrays a map/join would allocate.
+    // On every request's path, so nothing is allocated once the series exists: the label
+    // values are looked up level by level in `index` instead of joined into a key string
+    // (two or three strings per update; issue 8).
     const given = labels ?? ({} as Labels<L>);
-    let key = "";
-    for (let i = 0; i < this.labelNames.length; i++) {
-      const v = given[this.labelNames[i]!];
-      if (typeof v !== "string") this.wrongLabels(given);
-      key = i === 0 ? v : `${key}\u0000${v}`;
-    }
+    const names = this.labelNames;
     let count = 0;
     for (const _ in given) count++; // Object.keys would allocate an array per update
-    if (count !== this.labelNames.length) this.wrongLabels(given);
-    let s = this.series.get(key);
+    if (count !== names.length) this.wrongLabels(given);
+    let level = this.index;
+    for (let i = 0; i + 1 < names.length; i++) {
+      const v = given[names[i]!];
+      if (typeof v !== "string") this.wrongLabels(given);
+      let next = level.get(v) as Level | undefined;
+      if (next === undefined) level.set(v, (next = new Map()));
+      level = next;
+    }
+    const last = names.length === 0 ? "" : given[names[names.length - 1]!];
+    if (typeof last !== "string") this.wrongLabels(given);
+    let s = level.get(last) as Series<S> | undefined;
     if (s === undefined) {
-      s = { values: this.labelNames.map((n) => given[n]), state: this.initial() };
-      this.series.set(key, s);
+      const values = names.map((n) => given[n]);
+      s = { values, state: this.initial() };
+      this.series.set(values.join("\u0000"), s);
+      level.set(last, s);
     }
     return s.state;
   }
@@ -94,7 +110,11 @@ abstract class Family<L extends string, S> {
 
   /** Forgets one series (e.g. of an endpoint that left), so it is no longer exposed. */
   remove(labels: Labels<L>): void {
-    this.series.delete(this.labelNames.map((n) => labels[n]).join("\u0000"));
+    const values = this.labelNames.map((n) => labels[n]);
+    this.series.delete(values.join("\u0000"));
+    let level: Level | undefined = this.index;
+    for (let i = 0; level !== undefined && i + 1 < values.length; i++) level = level.get(values[i]!) as Level | undefined;
+    level?.delete(values.length === 0 ? "" : values[values.length - 1]!);
   }
 
   /** Series sorted by label values, so successive scrapes read the same. */
