@@ -315,6 +315,8 @@ export class Http1Connection implements SocketOwner {
     let text = `HTTP/1.1 ${status} ${response.statusText || reasonPhrase(status)}\r\n`;
     let declared: string | undefined;
     let dated = false;
+    // Pieces joined once: `text += \`${name}: ${value}\r\n\`` made three rope strings per field (issue 8).
+    const fields: string[] = [];
     try {
       const drop = hopByHopNames(response.headers.get("connection"));
       // forEach, not for-of: the iterator makes a [name, value] array per field.
@@ -322,14 +324,15 @@ export class Http1Connection implements SocketOwner {
         if (drop.has(name) || name === "set-cookie") return;
         if (name === "content-length") declared = value;
         else if (name === "date") dated = true;
-        text += `${name}: ${value}\r\n`;
+        fields.push(name, ": ", value, "\r\n");
       });
-      for (const cookie of response.headers.getSetCookie()) text += `set-cookie: ${cookie}\r\n`;
+      for (const cookie of response.headers.getSetCookie()) fields.push("set-cookie: ", cookie, "\r\n");
     } catch (err) {
       await body?.cancel(err).catch(() => {});
       throw err;
     }
-    if (!dated) text += `date: ${httpDate()}\r\n`;
+    if (!dated) fields.push("date: ", httpDate(), "\r\n");
+    text += fields.join("");
 
     if (known !== undefined && !isHead && status !== 204 && status !== 304 && declared !== undefined && Number(declared) === known.byteLength) {
       ex.headWritten = true;
