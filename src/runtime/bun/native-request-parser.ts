@@ -78,8 +78,10 @@ export function parseHead(bytes: Uint8Array, limits: HeadLimits, scanFrom = 0): 
   if (end > limits.maxRequestHeaderBytes) return { kind: "limit", reason: "header_size" };
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, end - 4).toString("latin1");
   if (FORBIDDEN.test(text)) return { kind: "bad" };
-  const lines = text.split("\r\n");
-  const line = lines[0]!;
+  // Walked by offsets: a split made an array and a string per line (issue 8). FORBIDDEN
+  // has refused any CR or LF outside a CRLF, so CRLF alone ends a line.
+  const firstEnd = text.indexOf("\r\n");
+  const line = firstEnd < 0 ? text : text.slice(0, firstEnd);
   const m = REQUEST_LINE.exec(line);
   if (!m) {
     // RFC 9112 §3: the version is required (an HTTP/0.9 request line is refused).
@@ -95,16 +97,20 @@ export function parseHead(bytes: Uint8Array, limits: HeadLimits, scanFrom = 0): 
   let connection = "";
   let upgradeField = false;
   let expectContinue = false;
-  const count = lines.length - 1;
+  // The count first, as before: too many fields is a 431 whatever else is wrong with them.
+  let count = firstEnd < 0 ? 0 : 1;
+  for (let i = text.indexOf("\r\n", firstEnd + 2); firstEnd >= 0 && i >= 0; i = text.indexOf("\r\n", i + 2)) count++;
   if (count > limits.maxRequestHeaders) return { kind: "limit", reason: "header_count" };
-  for (let i = 1; i < lines.length; i++) {
-    const l = lines[i]!;
-    const colon = l.indexOf(":");
+  for (let at = firstEnd < 0 ? text.length : firstEnd + 2; at < text.length; ) {
+    const crlf = text.indexOf("\r\n", at);
+    const end = crlf < 0 ? text.length : crlf;
+    const colon = text.indexOf(":", at);
     // obs-fold (a line opening with SP or HT) and SP before the colon (RFC 9112 §5.1, §5.2) land here too.
-    if (colon <= 0) return { kind: "bad" };
-    const name = l.slice(0, colon);
+    if (colon <= at || colon > end) return { kind: "bad" };
+    const name = text.slice(at, colon);
     if (!TOKEN.test(name)) return { kind: "bad" };
-    const value = trimOws(l.slice(colon + 1));
+    const value = owsTrimmed(text, colon + 1, end);
+    at = end + 2;
     raw.push(name, value);
     switch (name.length) {
       case 4:
@@ -167,12 +173,13 @@ export function parseHead(bytes: Uint8Array, limits: HeadLimits, scanFrom = 0): 
   };
 }
 
-function trimOws(v: string): string {
-  let s = 0;
-  let e = v.length;
-  while (s < e && (v.charCodeAt(s) === 32 || v.charCodeAt(s) === 9)) s++;
-  while (e > s && (v.charCodeAt(e - 1) === 32 || v.charCodeAt(e - 1) === 9)) e--;
-  return s === 0 && e === v.length ? v : v.slice(s, e);
+/** `text` from `start` to `end` without the optional whitespace around a field value. */
+function owsTrimmed(text: string, start: number, end: number): string {
+  let s = start;
+  let e = end;
+  while (s < e && (text.charCodeAt(s) === 32 || text.charCodeAt(s) === 9)) s++;
+  while (e > s && (text.charCodeAt(e - 1) === 32 || text.charCodeAt(e - 1) === 9)) e--;
+  return text.slice(s, e);
 }
 
 function stripZeros(digits: string): string {
