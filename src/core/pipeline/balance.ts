@@ -9,10 +9,16 @@ import { destinationOf } from "./context.ts";
 import type { EndpointState } from "./destination.ts";
 
 export function candidatesFor(endpoints: readonly EndpointState[], tried: ReadonlySet<string>): readonly EndpointState[] {
+  // The usual first attempt, nothing ejected and nothing tried: every endpoint, no arrays built.
+  if (tried.size === 0 && endpoints.every(notEjected)) return endpoints;
   const available = endpoints.filter((e) => !e.health.ejected);
   const pool = available.length * 2 < endpoints.length || available.length === 0 ? endpoints : available;
   const untried = pool.filter((e) => !tried.has(e.address));
   return untried.length > 0 ? untried : pool;
+}
+
+function notEjected(e: EndpointState): boolean {
+  return !e.health.ejected;
 }
 
 export function balance(deps: { random: Random; onEvent?: EventSink }): Stage {

@@ -1,7 +1,6 @@
 // Endpoint stage: counts requests in flight (least_request reads it) and feeds each
 // attempt's outcome to outlier detection as soon as the response head or failure is known.
 
-import type { AttemptOutcome } from "../retry/outcome.ts";
 import { UpstreamError } from "../upstream.ts";
 import type { Stage } from "./context.ts";
 import { destinationOf, endpointOf } from "./context.ts";
@@ -10,15 +9,14 @@ export function endpoint(): Stage {
   return (next) => async (req, ctx) => {
     const destination = destinationOf(ctx);
     const ep = endpointOf(ctx);
-    const record = (outcome: AttemptOutcome): void => destination.outlier?.record(ep, outcome, destination.endpoints);
     ep.activeRequests++;
     try {
       const res = await next(req, ctx);
-      record({ kind: "status", status: res.status });
+      destination.outlier?.record(ep, { kind: "status", status: res.status }, destination.endpoints);
       return res;
     } catch (e) {
       // A client that left says nothing about the endpoint.
-      if (e instanceof UpstreamError && !ctx.clientSignal.aborted) record({ kind: e.kind });
+      if (e instanceof UpstreamError && !ctx.clientSignal.aborted) destination.outlier?.record(ep, { kind: e.kind }, destination.endpoints);
       throw e;
     } finally {
       ep.activeRequests--;

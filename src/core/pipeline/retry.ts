@@ -30,7 +30,6 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
     // What stops retrying: the client leaving or the route timeout. Read as flags, and
     // combined into one signal only for a back-off wait, since most requests never retry.
     const { clientSignal, routeSignal } = ctx;
-    const stopped = (): AbortSignal | undefined => (clientSignal.aborted ? clientSignal : routeSignal?.aborted ? routeSignal : undefined);
 
     for (let attempt = 1; ; attempt++) {
       ctx.attempts = attempt;
@@ -65,7 +64,7 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
         durationMs: deps.clock.now() - startedMs,
       });
       // Route timeout and client abort are final; the stages above turn them into answers.
-      const stop = stopped();
+      const stop = clientSignal.aborted ? clientSignal : routeSignal?.aborted ? routeSignal : undefined;
       if (stop) {
         if (res !== undefined) discardResponse(res);
         throw stop.reason;
