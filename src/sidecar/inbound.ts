@@ -6,7 +6,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { Authorization } from "../core/authz.ts";
 import { codeClass, type MeshMetrics } from "../core/metrics/mesh-metrics.ts";
-import type { Handler, InboundMode, MeshUpstream } from "../runtime/types.ts";
+import type { ConnInfo, Handler, InboundMode, MeshUpstream } from "../runtime/types.ts";
 import type { Logger } from "./logger.ts";
 import { UpstreamError } from "../core/upstream.ts";
 import { authorize } from "../core/authz.ts";
@@ -31,6 +31,14 @@ export interface InboundDeps {
   onRequest?: (r: RequestRecord) => void;
 }
 
+/** "address:port" per connection, made once: every request on it logs the same (issue 8). */
+const remotes = new WeakMap<ConnInfo, string>();
+function remoteOf(info: ConnInfo): string {
+  let remote = remotes.get(info);
+  if (remote === undefined) remotes.set(info, (remote = `${info.remoteAddress}:${info.remotePort}`));
+  return remote;
+}
+
 export function createInboundHandler(d: InboundDeps): Handler {
   const endpoint = { address: d.app };
   return async (req, info) => {
@@ -41,7 +49,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
     const verdict = authorize(d.authorization?.(), caller ? { identity: caller, method: req.method, path: url.pathname } : { method: req.method, path: url.pathname });
     if (!verdict.allowed) {
       d.metrics.inboundDenied.inc({ reason: "authz" });
-      d.log.warn({ direction: "inbound", method: req.method, path: url.pathname, peer: caller, remote: `${info.remoteAddress}:${info.remotePort}`, reason: verdict.reason }, "request denied by authorization policy");
+      d.log.warn({ direction: "inbound", method: req.method, path: url.pathname, peer: caller, remote: remoteOf(info), reason: verdict.reason }, "request denied by authorization policy");
       return new Response(`remora: ${verdict.reason}\n`, { status: 403, headers: { "content-type": "text/plain; charset=utf-8" } });
     }
     const hop = nextHop(req.headers);
@@ -100,7 +108,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
         upstream: d.app,
         peer: info.peerIdentity,
         mtls: info.mtls,
-        remote: `${info.remoteAddress}:${info.remotePort}`,
+        remote: remoteOf(info),
         failure,
         trace_id: hop.traceId,
         span_id: hop.spanId,

@@ -31,6 +31,20 @@ const NO_MATERIAL: TlsMaterial = { certPem: "", keyPem: "", bundlePem: "" };
 // TLS alerts a server sends when it rejects our certificate (RFC 8446 §6.2), as BoringSSL names them.
 const CERTIFICATE_ALERT = /ALERT_(BAD_CERTIFICATE|UNSUPPORTED_CERTIFICATE|CERTIFICATE_\w+|UNKNOWN_CA|ACCESS_DENIED|DECRYPT_ERROR)/;
 
+/** Pool keys per endpoint object and mode, made once: a template per request made two strings (issue 8). */
+const poolKeys = new WeakMap<Endpoint, Partial<Record<OriginationMode, { address: string; identity: string | undefined; key: string }>>>();
+
+function poolKey(mode: OriginationMode, endpoint: Endpoint): string {
+  let keys = poolKeys.get(endpoint);
+  if (keys === undefined) poolKeys.set(endpoint, (keys = {}));
+  const made = keys[mode];
+  // Endpoints are plain objects: one changed in place gets a key for what it says now.
+  if (made !== undefined && made.address === endpoint.address && made.identity === endpoint.identity) return made.key;
+  const key = `${mode} ${endpoint.address} ${endpoint.identity ?? ""}`;
+  keys[mode] = { address: endpoint.address, identity: endpoint.identity, key };
+  return key;
+}
+
 /** A pooled connection failed before any response byte: likely closed by the server while idle. */
 class StaleConnection extends Error {}
 
@@ -76,7 +90,7 @@ export function createUpstream(options: BunUpstreamOptions): MeshUpstream {
     if (opts.signal.aborted) throw abortError(opts.signal, endpoint.address);
     // A pool per identity too, so a connection verified for one SPIFFE ID is never reused
     // for a request that expects another at the same address.
-    const key = `${opts.tls} ${endpoint.address} ${endpoint.identity ?? ""}`;
+    const key = poolKey(opts.tls, endpoint);
     if (opts.tls !== "DISABLE") materialFor(opts.tls); // retire connections made with old material
     const pooled = pool.take(key);
     if (!pooled) return exchange(req, await connect(opts.tls, endpoint, key, opts.signal), false, opts, endpoint.address);
