@@ -1,0 +1,124 @@
+// Where a Bun sidecar pair's CPU goes, layer by layer, beside HAProxy in the same run: the
+// same two hops (plain in, mTLS between the proxies, plain to the app) carried by
+//   relay         bytes relayed with nothing parsed (Bun's sockets and TLS: the floor),
+//   runtime-only  remora's Bun HTTP/1.1 listener and pooled mTLS upstream, forwarding only,
+//   remora        a full sidecar pair (`remora proxy`: pipeline, metrics, logs, trace headers),
+//   haproxy       the HAProxy mTLS pair of `npm run bench`.
+// Each layer is saturated by wrk (closed loop, 64 connections) and its proxies' user+system
+// CPU is divided by the requests served; layers alternate round by round so drift on a
+// shared machine hits all alike. The minimum over rounds is reported.
+//
+//   node bench/layers.ts [--seconds 8] [--rounds 3] [--only relay,runtime-only,remora,haproxy] [--out FILE]
+
+import { execFile, execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { BenchEnv, PathHandle } from "./paths/path.ts";
+import { startHaproxyPair } from "./paths/haproxy-pair.ts";
+import { remoraCommand, startRemoraPair } from "./paths/remora-pair.ts";
+import { freePort, startProcess, stopAll, stopChildrenOnSignals, type BenchProcess } from "./support/processes.ts";
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "8" },
+    rounds: { type: "string", default: "3" },
+    only: { type: "string", default: "relay,runtime-only,remora,haproxy" },
+    out: { type: "string" },
+  },
+});
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bun = join(root, "node_modules/.bin/bun");
+const seconds = Number(values.seconds);
+const layers = values.only.split(",");
+
+/** User plus system CPU seconds of a process (USER_HZ 100). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function wrk(entry: string, host: string, secs: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    execFile("wrk", ["-t1", "-c64", `-d${secs}s`, "-H", `Host: ${host}`, `http://${entry}/charge`], (err, out) => {
+      if (err) return reject(err);
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+      if (/Non-2xx|Socket errors/.test(out) || !Number.isFinite(rps)) return reject(new Error(`wrk saw errors:\n${out}`));
+      resolve(rps * secs);
+    }),
+  );
+}
+
+/** A client-side and a server-side process of one of the Bun layers (relay or runtime-only). */
+async function startBunLayer(env: BenchEnv, layer: "relay" | "runtime-only"): Promise<PathHandle> {
+  const [clientPort, serverPort] = [await freePort(), await freePort()];
+  const script = join(root, "bench/layers", `${layer}.ts`);
+  const listen = (port: number) => (layer === "relay" ? String(port) : `127.0.0.1:${port}`);
+  const start = (role: string, port: number, target: string): Promise<BenchProcess> =>
+    startProcess({ name: `${layer}-${role}`, command: bun, args: [script, role, listen(port), target, env.certs], logFile: join(env.dir, `${layer}-${role}.log`), ready: { connect: `127.0.0.1:${port}` } });
+  const server = await start("server", serverPort, env.app);
+  const client = await start("client", clientPort, `127.0.0.1:${serverPort}`);
+  return { name: layer, kind: "remora", entry: `127.0.0.1:${clientPort}`, host: "payments", proxies: [client, server], idleRssMiB: [], stop: async () => void (await Promise.all([client.stop(), server.stop()])) };
+}
+
+interface Row {
+  layer: string;
+  rps: number;
+  clientUs: number;
+  serverUs: number;
+}
+
+async function measure(shared: BenchEnv, layer: string): Promise<Row> {
+  // A folder per measurement: the sidecars' logs are appended to, and a ready line left by
+  // an earlier round would be taken for this one's.
+  const env = { ...shared, dir: await mkdtemp(join(shared.dir, `${layer}-`)) };
+  const path =
+    layer === "remora" ? await startRemoraPair(env, "bun")
+    : layer === "haproxy" ? await startHaproxyPair(env, "")
+    : await startBunLayer(env, layer as "relay" | "runtime-only");
+  try {
+    await wrk(path.entry, path.host, 2); // JIT, pools, TLS sessions
+    const before = path.proxies.map((p) => cpuSeconds(p.pid));
+    const requests = await wrk(path.entry, path.host, seconds);
+    const us = path.proxies.map((p, i) => ((cpuSeconds(p.pid) - before[i]!) * 1e6) / requests);
+    return { layer, rps: requests / seconds, clientUs: us[0]!, serverUs: us[1]! };
+  } finally {
+    await path.stop();
+  }
+}
+
+stopChildrenOnSignals();
+const dir = await mkdtemp(join(tmpdir(), "remora-layers-"));
+try {
+  const certs = join(dir, "certs");
+  await mkdir(certs);
+  const { command, args } = remoraCommand(root, "node");
+  execFileSync(command, [...args, "certs", "--out", certs, "orders", "payments"], { stdio: "ignore" });
+  const app = await startProcess({ name: "app", command: process.execPath, args: [join(root, "bench/upstream-app.ts")], logFile: join(dir, "app.log"), ready: { line: (r) => typeof r.listening === "string" } });
+  const env: BenchEnv = { root, dir, app: app.readyLine!.listening as string, certs };
+  const rows: Row[] = [];
+  for (let round = 1; round <= Number(values.rounds); round++) {
+    for (const layer of layers) {
+      const row = await measure(env, layer);
+      rows.push(row);
+      console.log(`round ${round} ${layer}: ${Math.round(row.rps)} rps; client ${row.clientUs.toFixed(1)} µs, server ${row.serverUs.toFixed(1)} µs CPU per request`);
+    }
+  }
+  // The least disturbed round of each layer: noise on a shared machine only ever adds CPU.
+  const best = layers.map((layer) => rows.filter((r) => r.layer === layer).reduce((a, b) => (a.clientUs + a.serverUs <= b.clientUs + b.serverUs ? a : b)));
+  const table = [
+    "| layer | rps (wrk -c64) | client proxy µs/req | server proxy µs/req | pair µs/req |",
+    "|---|---|---|---|---|",
+    ...best.map((r) => `| ${r.layer} | ${Math.round(r.rps)} | ${r.clientUs.toFixed(1)} | ${r.serverUs.toFixed(1)} | ${(r.clientUs + r.serverUs).toFixed(1)} |`),
+  ].join("\n");
+  console.log(`\n${table}`);
+  if (values.out) await writeFile(values.out, JSON.stringify({ date: new Date().toISOString(), seconds, rounds: Number(values.rounds), rows }, null, 2) + "\n");
+  await app.stop();
+} finally {
+  await stopAll();
+  await rm(dir, { recursive: true, force: true });
+}
