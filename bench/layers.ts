@@ -10,13 +10,13 @@
 //
 //   node bench/layers.ts [--seconds 8] [--rounds 3] [--only relay,runtime-only,remora,haproxy] [--out FILE]
 
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { runWrk } from "./load/wrk.ts";
 import type { BenchEnv, PathHandle } from "./paths/path.ts";
 import { startHaproxyPair } from "./paths/haproxy-pair.ts";
 import { remoraCommand, startRemoraPair } from "./paths/remora-pair.ts";
@@ -35,22 +35,11 @@ const bun = join(root, "node_modules/.bin/bun");
 const seconds = Number(values.seconds);
 const layers = values.only.split(",");
 
-/** User plus system CPU seconds of a process (USER_HZ 100). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-function wrk(entry: string, host: string, secs: number): Promise<number> {
-  return new Promise((resolve, reject) =>
-    execFile("wrk", ["-t1", "-c64", `-d${secs}s`, "-H", `Host: ${host}`, `http://${entry}/charge`], (err, out) => {
-      if (err) return reject(err);
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-      if (/Non-2xx|Socket errors/.test(out) || !Number.isFinite(rps)) return reject(new Error(`wrk saw errors:\n${out}`));
-      resolve(rps * secs);
-    }),
-  );
+/** Requests wrk completed in `secs` (closed loop, 64 connections); a run with errors is refused. */
+async function wrk(entry: string, host: string, secs: number): Promise<number> {
+  const r = await runWrk({ entry, host, path: "/charge", connections: 64, seconds: secs });
+  if (r.errors > 0 || !Number.isFinite(r.rps)) throw new Error(`wrk saw ${r.errors} errors:\n${r.raw}`);
+  return r.rps * secs;
 }
 
 /** A client-side and a server-side process of one of the Bun layers (relay or runtime-only). */
@@ -82,9 +71,9 @@ async function measure(shared: BenchEnv, layer: string): Promise<Row> {
     : await startBunLayer(env, layer as "relay" | "runtime-only");
   try {
     await wrk(path.entry, path.host, 2); // JIT, pools, TLS sessions
-    const before = path.proxies.map((p) => cpuSeconds(p.pid));
+    const before = path.proxies.map((p) => p.stats().cpuSeconds);
     const requests = await wrk(path.entry, path.host, seconds);
-    const us = path.proxies.map((p, i) => ((cpuSeconds(p.pid) - before[i]!) * 1e6) / requests);
+    const us = path.proxies.map((p, i) => ((p.stats().cpuSeconds - before[i]!) * 1e6) / requests);
     return { layer, rps: requests / seconds, clientUs: us[0]!, serverUs: us[1]! };
   } finally {
     await path.stop();
