@@ -34,9 +34,13 @@ export class BufferedReader {
   private async fill(): Promise<boolean> {
     const chunk = await this.socket.read();
     if (chunk === null) return false;
+    this.append(chunk);
+    return true;
+  }
+
+  private append(chunk: Uint8Array): void {
     this.sawBytes = true;
     this.buf = this.buf.byteLength === 0 ? chunk : concat(this.buf, chunk);
-    return true;
   }
 
   /** One CRLF-terminated line without its CRLF; throws at end of stream or past `limit`. */
@@ -84,8 +88,7 @@ export class BufferedReader {
       // fill() inlined: one async frame and one promise fewer per response (issue 8).
       const chunk = await this.socket.read();
       if (chunk === null) throw new EndOfStream("the connection closed before the response was complete");
-      this.sawBytes = true;
-      this.buf = this.buf.byteLength === 0 ? chunk : concat(this.buf, chunk);
+      this.append(chunk);
     }
   }
 
