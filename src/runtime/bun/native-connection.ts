@@ -5,6 +5,7 @@
 
 import { Buffer } from "node:buffer";
 import type { ConnInfo, Handler, LimitReason, ListenerLimits, TunnelRequest } from "../types.ts";
+import { connInfo } from "../conn-info.ts";
 import { rawRejection } from "../limits.ts";
 import { closingResponse } from "../../core/protocol/http1-head.ts";
 import { reasonPhrase } from "../../core/protocol/status-text.ts";
@@ -86,7 +87,7 @@ export class Http1Connection implements SocketOwner {
   constructor(socket: ListenSocket<SocketOwner>, ctx: ListenerContext, now: number, info?: ConnInfo) {
     this.socket = socket;
     this.ctx = ctx;
-    this.info = info ?? { remoteAddress: socket.remoteAddress ?? "", remotePort: socket.remotePort ?? 0, mtls: false };
+    this.info = info ?? connInfo(socket);
     this.remote = `${this.info.remoteAddress}:${this.info.remotePort}`;
     this.idleSince = now;
     socket.data = this;

@@ -12,6 +12,7 @@ import { RemoraError } from "../../core/errors.ts";
 import { detectProtocol, type DetectedProtocol } from "../../core/protocol/detect.ts";
 import { closingResponse } from "../../core/protocol/http1-head.ts";
 import type { ConnInfo, LimitReason, Listener, ServeOptions } from "../types.ts";
+import { connInfo } from "../conn-info.ts";
 import { limitMessage, rawRejection, resolveLimits } from "../limits.ts";
 import { formatHostPort, parseHostPort } from "../node/address.ts";
 import { DEFAULT_DETECT_TIMEOUT_MS, listenFailure } from "../listener-common.ts";
@@ -156,12 +157,7 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
     verdictOf(socket, authorizationError, tlsOptions!).then((peerIdentity) => {
       awaiting.delete(waiting);
       if (waiting.closed) return;
-      const info: ConnInfo = {
-        remoteAddress: socket.remoteAddress ?? "",
-        remotePort: socket.remotePort ?? 0,
-        mtls: peerIdentity !== undefined,
-        ...(peerIdentity !== undefined ? { peerIdentity } : {}),
-      };
+      const info = connInfo(socket, peerIdentity);
       if (streams?.h2 && socket.alpnProtocol === "h2") return overTls(socket, waiting, peerIdentity);
       waiting.handOver(http1(socket, info));
     }, (err: unknown) => {
@@ -239,7 +235,7 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
       const duplex = new BunDuplex(socket);
       duplex.pause();
       if (ended) duplex.onEnd();
-      opaque(duplex, head, infoOf(socket));
+      opaque(duplex, head, connInfo(socket));
     });
   }
 
@@ -257,7 +253,7 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
     withHandOver(socket, ({ BunDuplex, h2 }) => {
       const duplex = new BunDuplex(socket);
       if (ended) duplex.onEnd();
-      const session = h2.acceptH2c(duplex as unknown as net.Socket, head, options.handler, infoOf(socket), authority, limits, options.onRejected);
+      const session = h2.acceptH2c(duplex as unknown as net.Socket, head, options.handler, connInfo(socket), authority, limits, options.onRejected);
       if (session) {
         h2Sessions.add(session);
         session.once("close", () => h2Sessions.delete(session));
@@ -323,9 +319,6 @@ function exclusivePort(hostname: string, port: number): number {
   return bound;
 }
 
-function infoOf(socket: Socket): ConnInfo {
-  return { remoteAddress: socket.remoteAddress ?? "", remotePort: socket.remotePort ?? 0, mtls: false };
-}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);

@@ -8,6 +8,7 @@ import { Duplex } from "node:stream";
 import type tls from "node:tls";
 import { trailersOf } from "../../core/trailers.ts";
 import type { ConnInfo, Handler, ListenerLimits } from "../types.ts";
+import { connInfo } from "../conn-info.ts";
 import { DEFAULT_LIMITS, LIMIT_STATUS, limitMessage } from "../limits.ts";
 import { hopByHopNames } from "./hop-by-hop.ts";
 import { detectRuntime } from "../detect.ts";
@@ -134,12 +135,7 @@ export function h2OverTls(
   return (socket, verdict) => {
     verdict.then((peerIdentity) => {
       if (socket.destroyed) return;
-      const info: ConnInfo = {
-        remoteAddress: socket.remoteAddress ?? "",
-        remotePort: socket.remotePort ?? 0,
-        mtls: peerIdentity !== undefined,
-        ...(peerIdentity !== undefined ? { peerIdentity } : {}),
-      };
+      const info = connInfo(socket, peerIdentity);
       const server = http2.createServer(h2ServerOptions(limits));
       let served: http2.ServerHttp2Session | undefined;
       server.on("session", (session: http2.ServerHttp2Session) => {

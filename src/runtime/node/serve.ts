@@ -8,7 +8,8 @@ import type http2 from "node:http2";
 import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { RemoraError } from "../../core/errors.ts";
-import type { ConnInfo, LimitReason, Listener, ListenerLimits, ServeOptions } from "../types.ts";
+import type { LimitReason, Listener, ListenerLimits, ServeOptions } from "../types.ts";
+import { connInfo } from "../conn-info.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 import { BadRequestTarget, toWebRequest, writeWebResponse, type BodyLimits } from "./server-bridge.ts";
 import { LIMIT_STATUS, limitMessage, rawRejection, resolveLimits } from "../limits.ts";
@@ -197,7 +198,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   function toOpaque(socket: net.Socket, head: Uint8Array): void {
     if (!streams?.opaque || closing) return void socket.destroy();
     socket.pause();
-    streams.opaque(socket, head, plainInfo(socket));
+    streams.opaque(socket, head, connInfo(socket));
   }
 
   function toH2(socket: net.Socket, head: Uint8Array): void {
@@ -207,13 +208,10 @@ export async function serve(options: ServeOptions): Promise<Listener> {
       socket.end(closingResponse(505, "HTTP Version Not Supported", "remora: HTTP/2 prior knowledge is not enabled on this listener\n"));
       return;
     }
-    const session = acceptH2c(socket, head, options.handler, plainInfo(socket), authority, limits, options.onRejected);
+    const session = acceptH2c(socket, head, options.handler, connInfo(socket), authority, limits, options.onRejected);
     if (session) track(session);
   }
 
-  function plainInfo(socket: net.Socket): ConnInfo {
-    return { remoteAddress: socket.remoteAddress ?? "", remotePort: socket.remotePort ?? 0, mtls: false };
-  }
 
   /** HTTP/1.1 CONNECT and Upgrade: the caller's identity settled as for requests, then the socket is the handler's. */
   async function tunnel(kind: "connect" | "upgrade", req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
@@ -230,12 +228,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
       return void socket.destroy(); // refused and reported by the acceptor
     }
     if (closing) return void socket.end(closingResponse(503, "Service Unavailable", "remora: listener is draining\n"));
-    const info: ConnInfo = {
-      remoteAddress: socket.remoteAddress ?? "",
-      remotePort: socket.remotePort ?? 0,
-      mtls: peerIdentity !== undefined,
-      ...(peerIdentity !== undefined ? { peerIdentity } : {}),
-    };
+    const info = connInfo(socket, peerIdentity);
     let t;
     try {
       t = toTunnelRequest(kind, req, socket, head, info, verdict ? "https" : "http", authority);
@@ -267,12 +260,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     const early: LimitReason | undefined = headerCount > limits.maxRequestHeaders ? "header_count" : length > limits.maxRequestBodyBytes ? "body_size" : undefined;
     if (early) return answerLimit(early, req, res);
 
-    const info: ConnInfo = {
-      remoteAddress: socket.remoteAddress ?? "",
-      remotePort: socket.remotePort ?? 0,
-      mtls: peerIdentity !== undefined,
-      ...(peerIdentity !== undefined ? { peerIdentity } : {}),
-    };
+    const info = connInfo(socket, peerIdentity);
 
     const aborter = new AbortController();
     res.once("close", () => {
