@@ -37,6 +37,8 @@ import { createTracing, tracedHub, type TracingSettings } from "./tracing/tracin
 import { createListenerRejections, createPeerLog } from "./limits-log.ts";
 import { urlParts } from "../core/url-parts.ts";
 
+type ResponseEvent = Extract<MeshEvent, { type: "response" }>;
+
 export interface MeshSettings {
   policies: Policy[];
   endpoints: EndpointMap;
@@ -135,13 +137,18 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
   const service = settings.service ?? serviceOf(own.id);
   let authorizations: readonly Authorization[] = [];
   let ownAuthorization: Authorization | undefined;
-  const requests = new Map<string, MeshEvent[]>();
+  /** Outbound requests in flight, each with its final `response` event once the pipeline reports it. */
+  const requests = new Map<string, { final?: ResponseEvent }>();
   const tracing = settings.tracing ? createTracing(settings.tracing, { clock, log, service }) : undefined;
   const events = tracedHub(createEventHub({ service, now: () => clock.now() }), tracing);
   const onEvent: EventSink = (e) => {
     recordEvent(metrics, e);
     events.publish(e);
-    if ("requestId" in e) requests.get(e.requestId)?.push(e);
+    // The last response event is the answer the request got (retries come before it).
+    if (e.type === "response") {
+      const r = requests.get(e.requestId);
+      if (r !== undefined) r.final = e;
+    }
     if (e.type === "eject") log.warn({ destination: e.destination, endpoint: e.endpoint, reason: e.reason, until: new Date(e.untilMs).toISOString(), ejections: e.ejectionCount }, "endpoint ejected");
     if (e.type === "uneject") log.info({ destination: e.destination, endpoint: e.endpoint }, "endpoint returned");
     deps.onEvent?.(e);
@@ -179,7 +186,7 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
         const start = clock.now();
         const hop = nextHop(req.headers);
         const requestId = req.headers.get("x-request-id") ?? crypto.randomUUID();
-        const seen: MeshEvent[] = [];
+        const seen: { final?: ResponseEvent } = {};
         requests.set(requestId, seen);
         const forwarded = rewriteRequest(readdressVip(req, vips), (h) => {
           h.set("x-request-id", requestId);
@@ -192,10 +199,10 @@ export async function startSidecar(settings: SidecarSettings, deps: SidecarDeps)
           const refused = name === undefined ? undefined : await deps.discover!(name, req.signal);
           if (refused !== undefined) return localReply(503, refused);
           const res = await pipeline.handle(forwarded);
-          return countGrpcResponse(metrics, "outbound", finalResponse(seen)?.destination ?? "unknown", res);
+          return countGrpcResponse(metrics, "outbound", seen.final?.destination ?? "unknown", res);
         } finally {
           requests.delete(requestId);
-          const final = finalResponse(seen);
+          const final = seen.final;
           const url = urlParts(req.url);
           const record: RequestRecord = {
             type: "request",
@@ -362,11 +369,3 @@ function describeIdentity(m: TlsMaterial): IdentityStatus {
 
 export type { MeshMetrics };
 
-/** The last `response` event of a request's events: the answer it got (retries come before it). */
-function finalResponse(seen: readonly MeshEvent[]): Extract<MeshEvent, { type: "response" }> | undefined {
-  for (let i = seen.length - 1; i >= 0; i--) {
-    const e = seen[i]!;
-    if (e.type === "response") return e;
-  }
-  return undefined;
-}
