@@ -23,6 +23,12 @@ export interface PipeOptions {
   onBytes?: (flow: "sent" | "received", bytes: number) => void;
 }
 
+/**
+ * After both sides ended, how long their last bytes get to flush before both are cut: a
+ * socket closes by itself once its writes are out, so this only bounds one that does not.
+ */
+const LINGER_MS = 1_000;
+
 /** Settles once both sides are closed, whatever closed them. */
 export function pipeBoth(down: Duplex, up: Duplex, o: PipeOptions): Promise<PipeResult> {
   return new Promise((resolve) => {
@@ -57,14 +63,16 @@ export function pipeBoth(down: Duplex, up: Duplex, o: PipeOptions): Promise<Pipe
       from.on("end", () => {
         ended[side] = true;
         to.end();
-        if (ended.down && ended.up) finish("closed");
+        // Not finished here: destroying both now would drop what is still queued for
+        // writing (on Deno under load, the tail of a 256 KiB echo). They close once flushed.
+        if (ended.down && ended.up) void o.clock.sleep(LINGER_MS, stopIdle.signal).then(() => finish("closed"), () => {});
       });
       from.on("error", (e) => finish("error", e.message));
       from.on("close", () => {
         closed++;
         // A side that closed without ending cleanly (a reset) takes the other with it.
         if (!ended[side]) finish("error", `${side === "down" ? "client" : "upstream"} connection closed abruptly`);
-        else if (closed === 2 || (ended.down && ended.up)) finish("closed");
+        else if (closed === 2) finish("closed");
       });
     };
     forward(down, up, "sent", "down");
