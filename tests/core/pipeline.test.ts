@@ -129,6 +129,47 @@ describe("client abort", () => {
     assert.equal(h.eventsOf("response")[0]?.status, 499);
     assert.equal(h.clock.pending(), 0, "timers cancelled");
   });
+
+  // Without a per-try timeout the attempt waits on the route signal alone, which must follow the client.
+  for (const timeoutMs of [15_000, 0]) {
+    test(`with no per-try timeout and route timeout ${timeoutMs} ms, the attempt stops with the client's reason`, async () => {
+      const h = harness({ policies: [policy({ timeoutMs })] });
+      h.upstream.always(B1, "hang").always(B2, "hang");
+      const controller = new AbortController();
+      const pending = h.outbound.handle(new Request("http://payments/", { signal: controller.signal }));
+      await h.clock.run(Promise.resolve());
+      const gone = new Error("client went away");
+      controller.abort(gone);
+      // Checked before awaiting: an attempt deaf to the client would never settle.
+      assert.equal(h.upstream.calls[0]?.signal.reason, gone);
+      await assert.rejects(h.clock.run(pending), /client went away/);
+      assert.equal(h.upstream.calls.length, 1, "no retry after the client left");
+      assert.equal(h.eventsOf("response")[0]?.status, 499);
+      assert.equal(h.clock.pending(), 0, "timers cancelled");
+    });
+  }
+
+  test("the client leaving during a back-off ends the wait at once, with no further attempt", async () => {
+    const h = harness({ policies: [policy({ backoff: { baseMs: 10_000, maxMs: 10_000 } })] });
+    h.upstream.on(B1, 503);
+    const controller = new AbortController();
+    const pending = h.outbound.handle(new Request("http://payments/", { signal: controller.signal }));
+    await h.clock.run(Promise.resolve());
+    assert.equal(h.eventsOf("retry").length, 1, "waiting in the back-off");
+    controller.abort(new Error("client went away"));
+    await assert.rejects(pending, /client went away/);
+    assert.equal(h.upstream.calls.length, 1);
+    assert.equal(h.clock.pending(), 0, "timers cancelled");
+  });
+
+  test("the route timeout still answers 504 when the client stays", async () => {
+    const h = harness({ policies: [policy({ timeoutMs: 500 })] });
+    h.upstream.always(B1, "hang").always(B2, "hang");
+    const res = await h.clock.run(h.outbound.handle(new Request("http://payments/")));
+    assert.equal(res.status, 504);
+    assert.equal(h.upstream.calls[0]?.signal.aborted, true);
+    assert.equal(h.clock.pending(), 0);
+  });
 });
 
 describe("update()", () => {

@@ -6,10 +6,10 @@
 import type { Clock } from "../clock.ts";
 import { DEFAULT_CIRCUIT_BREAKERS } from "../policy/defaults.ts";
 import type { CircuitBreakers } from "../policy/types.ts";
-import { anySignal, discardResponse } from "../retry/signals.ts";
+import { discardResponse } from "../retry/signals.ts";
 import { UpstreamError } from "../upstream.ts";
 import type { RequestContext, Stage } from "./context.ts";
-import { destinationOf, endpointOf } from "./context.ts";
+import { destinationOf, endpointOf, stopSignalOf } from "./context.ts";
 import type { Destination } from "./destination.ts";
 import { localReply } from "./local-reply.ts";
 
@@ -150,7 +150,7 @@ export function circuitBreakers(deps: { clock: Clock; onLimit?: LimitSink }): Ci
       );
     } else {
       // Waits for a connection like Envoy's pending request; the route timeout still bounds it.
-      await flight.wait(anySignal([ctx.clientSignal, ctx.routeSignal]));
+      await flight.wait(stopSignalOf(ctx));
     }
     try {
       return await next(req, ctx);

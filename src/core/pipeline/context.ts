@@ -15,7 +15,10 @@ export interface RequestContext {
   destination?: Destination;
   /** The request body, buffered for replay when it fits (body stage). */
   body: PreparedBody;
-  /** Aborts when the route timeout expires (route-timeout stage). */
+  /**
+   * Aborts when the route timeout expires or the client leaves, whichever comes first
+   * (route-timeout stage); clientSignal tells the two apart. Absent with no route timeout.
+   */
   routeSignal?: AbortSignal;
   /** Upstream attempts made so far; the current one while it runs (retry stage). */
   attempts: number;
@@ -33,6 +36,11 @@ export type Stage = (next: Handler) => Handler;
 /** Assembles stages outermost first; the last wraps `innermost`. */
 export function compose(stages: readonly Stage[], innermost: Handler): Handler {
   return stages.reduceRight<Handler>((next, stage) => stage(next), innermost);
+}
+
+/** What every wait of an attempt honours: the route timeout (which follows the client) or, without one, the client. */
+export function stopSignalOf(ctx: RequestContext): AbortSignal {
+  return ctx.routeSignal ?? ctx.clientSignal;
 }
 
 /** The destination the route stage chose; a stage placed before it is a wiring bug. */

@@ -9,7 +9,7 @@ import { GRPC_DEADLINE_EXCEEDED, encodeGrpcMessage, grpcLocalReply, isGrpc } fro
 import { anySignal, deadline, discardResponse } from "../retry/signals.ts";
 import { attachTrailers, trailersOf } from "../trailers.ts";
 import type { Handler, RequestContext, Stage } from "./context.ts";
-import { destinationOf } from "./context.ts";
+import { destinationOf, stopSignalOf } from "./context.ts";
 
 export function grpcDeadline(deps: { clock: Clock }): Stage {
   // Not async for a request without grpc-timeout (nearly all of them; issue 8: allocation).
@@ -27,7 +27,7 @@ async function bounded(next: Handler, req: Request, ctx: RequestContext, ms: num
     expired.abort(new DOMException(`grpc-timeout of ${ms} ms expired`, "TimeoutError"));
   });
   // Every wait below (attempts, back-off, pending connections) already honours routeSignal.
-  ctx.routeSignal = anySignal([ctx.routeSignal, expired.signal]);
+  ctx.routeSignal = anySignal([stopSignalOf(ctx), expired.signal]);
   const message = () => `remora: grpc-timeout of ${ms} ms for "${name}" expired after ${ctx.attempts} attempt(s)`;
 
   let res: Response;

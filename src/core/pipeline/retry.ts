@@ -8,10 +8,10 @@ import { backoffMs } from "../retry/backoff.ts";
 import { isRetriable } from "../retry/classify.ts";
 import { grpcStatusOf } from "../retry/grpc.ts";
 import { type AttemptOutcome, describeOutcome } from "../retry/outcome.ts";
-import { anySignal, discardResponse } from "../retry/signals.ts";
+import { discardResponse } from "../retry/signals.ts";
 import { UpstreamError } from "../upstream.ts";
 import type { Stage } from "./context.ts";
-import { destinationOf } from "./context.ts";
+import { destinationOf, stopSignalOf } from "./context.ts";
 import { upstreamFailureReply } from "./local-reply.ts";
 import { withdrawRetry } from "./retry-budget.ts";
 
@@ -27,8 +27,8 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
       emit({ type: "retry-abandoned", ...base, reason: ctx.body.reason });
       maxAttempts = 1;
     }
-    // What stops retrying: the client leaving or the route timeout. Read as flags, and
-    // combined into one signal only for a back-off wait, since most requests never retry.
+    // What stops retrying: the client leaving or the route timeout, read as flags; a
+    // back-off waits on the route signal, which follows the client (stopSignalOf).
     const { clientSignal, routeSignal } = ctx;
 
     for (let attempt = 1; ; attempt++) {
@@ -80,7 +80,7 @@ export function retry(deps: { clock: Clock; random: Random; onEvent?: EventSink 
       if (res !== undefined) discardResponse(res);
       const wait = backoffMs(attempt, policy.backoff, deps.random);
       emit({ type: "retry", ...base, attempt: attempt + 1, reason: describeOutcome(outcome), backoffMs: wait });
-      await deps.clock.sleep(wait, anySignal([clientSignal, routeSignal]));
+      await deps.clock.sleep(wait, stopSignalOf(ctx));
     }
   };
 }

@@ -17,6 +17,12 @@ export function routeTimeout(deps: { clock: Clock }): Stage {
     const timer = deadline(deps.clock, ms, () => {
       expired.abort(new DOMException(`route timeout of ${ms} ms expired`, "TimeoutError"));
     });
+    // The route signal follows the client too, so the stages below wait on one signal
+    // rather than combining two per request with AbortSignal.any (issue 8).
+    const client = ctx.clientSignal;
+    const onClientGone = (): void => expired.abort(client.reason);
+    if (client.aborted) onClientGone();
+    else client.addEventListener("abort", onClientGone, { once: true });
     ctx.routeSignal = expired.signal;
     try {
       // Every wait below honours routeSignal, so this settles as soon as it fires.
@@ -26,6 +32,7 @@ export function routeTimeout(deps: { clock: Clock }): Stage {
       return localReply(504, `upstream request timeout (remora: route timeout of ${ms} ms for "${destination.name}" expired after ${ctx.attempts} attempt(s))`);
     } finally {
       timer.cancel();
+      client.removeEventListener("abort", onClientGone);
     }
   };
 }

@@ -9,7 +9,7 @@ import type { RoutePolicy } from "../policy/types.ts";
 import { anySignal, deadline, discardResponse, untilAborted } from "../retry/signals.ts";
 import { isCancellingOnSignal, type Upstream, UpstreamError } from "../upstream.ts";
 import type { Handler } from "./context.ts";
-import { destinationOf, endpointOf } from "./context.ts";
+import { destinationOf, endpointOf, stopSignalOf } from "./context.ts";
 
 /** Envoy ignores a per-try timeout that is not below the route timeout. */
 export function effectivePerTryMs(route: RoutePolicy): number | undefined {
@@ -39,8 +39,8 @@ export function send(upstream: Upstream, deps: { clock: Clock; onEvent?: EventSi
             tryController.abort(new DOMException(`per_try_timeout of ${perTryMs} ms expired`, "TimeoutError"));
           });
     // Client gone, route timeout, per-try timeout: whichever comes first stops the attempt.
-    // Without the timeouts this is the client's own signal, nothing built per attempt.
-    const signal = anySignal([ctx.clientSignal, ctx.routeSignal, tryController?.signal]);
+    // Without a per-try timeout this is the route's (or the client's) signal, nothing built per attempt.
+    const signal = tryController === undefined ? stopSignalOf(ctx) : anySignal([stopSignalOf(ctx), tryController.signal]);
     try {
       // A bodiless request needs no copy for an upstream that takes its signal from the options.
       const attemptReq = cancels && ctx.body.kind === "none" && req.body === null ? req : attemptRequest(req, ctx.body, signal);
