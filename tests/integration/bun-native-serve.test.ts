@@ -62,6 +62,22 @@ const echo: Handler = async (req) => {
 };
 
 describe("native Bun HTTP/1.1 listener", { skip: !isBun && "Bun.listen is Bun's" }, () => {
+  test("the handler sees every request field as sent, names the Fetch standard guards included", async () => {
+    // The listener appends fields to the Request's own Headers after building it; a Bun that
+    // applied the "request" guard there would silently drop host, cookie or content-length.
+    let seen: [string, string][] = [];
+    const handler: Handler = async (req) => {
+      seen = [...req.headers];
+      await req.arrayBuffer();
+      return new Response("ok", { headers: { "content-length": "2" } });
+    };
+    await withListener(handler, async (l) => {
+      const r = await converse(l.port, ["POST /f HTTP/1.1\r\nHost: payments\r\nCookie: a=1\r\nConnection: keep-alive\r\nContent-Length: 3\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-A: 1\r\nx-a: 2\r\n\r\nxyz"], /\r\n\r\nok$/);
+      assert.match(r.text, /^HTTP\/1\.1 200 /);
+    });
+    assert.deepEqual(seen, [["connection", "keep-alive"], ["content-length", "3"], ["cookie", "a=1"], ["host", "payments"], ["keep-alive", "timeout=5"], ["te", "trailers"], ["x-a", "1, 2"]]);
+  });
+
   test("pipelined requests are answered in order, HEAD without a body, and the close is honoured", async () => {
     await withListener(echo, async (l) => {
       const r = await converse(l.port, [

@@ -88,7 +88,7 @@ export class Http1Connection implements SocketOwner {
     this.socket = socket;
     this.ctx = ctx;
     this.info = info ?? connInfo(socket);
-    this.remote = `${this.info.remoteAddress}:${this.info.remotePort}`;
+    this.remote = this.info.remote;
     this.idleSince = now;
     socket.data = this;
   }
@@ -256,15 +256,17 @@ export class Http1Connection implements SocketOwner {
       aborter: new AbortController(),
       reader: undefined,
     };
-    const headers = new Headers();
-    const raw = head.raw;
-    for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
     let request: Request;
     try {
-      request = new Request(url, { method: head.method, headers, body: framed ? this.bodyStream(ex) : null, signal: ex.aborter.signal, duplex: "half" } as RequestInit);
+      request = new Request(url, { method: head.method, body: framed ? this.bodyStream(ex) : null, signal: ex.aborter.signal, duplex: "half" } as RequestInit);
     } catch {
       return this.answerAndClose(400, "Bad Request", "bad request target or Host header\n");
     }
+    // Into the Request's own Headers: a Headers passed in the init is copied, one more object
+    // and every field twice (issue 8). Bun applies no Fetch header guard here (docs/runtimes.md).
+    const headers = request.headers;
+    const raw = head.raw;
+    for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
     // Bun's Request turns a method it does not know into GET, and the Fetch standard
     // upper-cases a few: either would hand the handler another request than the one sent
     // (llhttp refuses both, so node:http answers 400 too).
