@@ -20,4 +20,7 @@ export type MeshEvent =
   | { type: "mirror"; requestId: string; destination: string; mirror: string; endpoint?: string; result: "success" | "failure"; status?: number; message?: string }
   | { type: "rate-limited"; requestId: string; destination: string; rule?: string; retryAfterS: number };
 
+/** The final event of every request (observe stage): what metrics and access records are made from. */
+export type ResponseEvent = Extract<MeshEvent, { type: "response" }>;
+
 export type EventSink = (e: MeshEvent) => void;

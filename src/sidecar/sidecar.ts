@@ -4,7 +4,7 @@
 // dropping a connection.
 
 import type { Clock, Random } from "../core/clock.ts";
-import type { EventSink, MeshEvent } from "../core/events.ts";
+import type { EventSink, ResponseEvent } from "../core/events.ts";
 import type { Policy } from "../core/policy/types.ts";
 import type { Authorization } from "../core/authz.ts";
 import type { Listener, ListenerLimits, MeshUpstream, Runtime, TlsMaterial } from "../runtime/types.ts";
@@ -37,7 +37,6 @@ import { createTracing, tracedHub, type TracingSettings } from "./tracing/tracin
 import { createListenerRejections, createPeerLog } from "./limits-log.ts";
 import { urlParts } from "../core/url-parts.ts";
 
-type ResponseEvent = Extract<MeshEvent, { type: "response" }>;
 
 export interface MeshSettings {
   policies: Policy[];

@@ -2,9 +2,7 @@
 // produced it (upstream, local reply, client gone).
 
 import type { Clock } from "../clock.ts";
-import type { EventSink, MeshEvent } from "../events.ts";
-
-type ResponseEvent = Extract<MeshEvent, { type: "response" }>;
+import type { EventSink, ResponseEvent } from "../events.ts";
 import type { RequestContext, Stage } from "./context.ts";
 import { localReply } from "./local-reply.ts";
 
