@@ -103,7 +103,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     // Only the listener's verified client certificate reaches the app, as env bindings.
     handler: async (req, info) =>
       app.fetch(req, {
-        remote: `${info.remoteAddress}:${info.remotePort}`,
+        remote: info.remote,
         ...(info.peerIdentity === undefined ? {} : { peerIdentity: info.peerIdentity }),
       }),
     tls: {

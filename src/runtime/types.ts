@@ -26,6 +26,8 @@ export type InboundMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 export interface ConnInfo {
   remoteAddress: string;
   remotePort: number;
+  /** "address:port" as logs and refusals name the caller ("[::1]:5000" for IPv6), made once per connection. */
+  remote: string;
   /** True when the request came over mTLS with a verified client certificate. */
   mtls: boolean;
   /** The caller's verified SPIFFE ID (mTLS only). */

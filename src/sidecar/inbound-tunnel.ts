@@ -66,7 +66,7 @@ export function createInboundStreams(d: InboundTunnelDeps): StreamHandlers {
   function refuse(t: TunnelRequest, track: TunnelTracker, result: string, reason: string, metricReason: string): void {
     d.metrics.inboundDenied.inc({ reason: metricReason });
     track.failed(result, reason);
-    d.log.warn({ direction: "inbound", peer: t.info.peerIdentity, remote: `${t.info.remoteAddress}:${t.info.remotePort}`, reason }, "tunnel refused");
+    d.log.warn({ direction: "inbound", peer: t.info.peerIdentity, remote: t.info.remote, reason }, "tunnel refused");
     answer(t.socket, closingResponse(403, "Forbidden", `remora: ${reason}\n`));
   }
 
@@ -81,7 +81,7 @@ export function createInboundStreams(d: InboundTunnelDeps): StreamHandlers {
         direction: "inbound",
         kind: connect ? "connect" : "websocket",
         destination: "app",
-        remote: `${t.info.remoteAddress}:${t.info.remotePort}`,
+        remote: t.info.remote,
         ...(caller ? { peer: caller } : {}),
       });
       d.metrics.inboundTls.inc({ tls: t.info.mtls ? "mtls" : "plaintext" });

@@ -31,14 +31,6 @@ export interface InboundDeps {
   onRequest?: (r: RequestRecord) => void;
 }
 
-/** "address:port" per connection, made once: every request on it logs the same (issue 8). */
-const remotes = new WeakMap<ConnInfo, string>();
-function remoteOf(info: ConnInfo): string {
-  let remote = remotes.get(info);
-  if (remote === undefined) remotes.set(info, (remote = `${info.remoteAddress}:${info.remotePort}`));
-  return remote;
-}
-
 export function createInboundHandler(d: InboundDeps): Handler {
   const endpoint = { address: d.app };
   return async (req, info) => {
@@ -49,7 +41,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
     const verdict = authorize(d.authorization?.(), caller ? { identity: caller, method: req.method, path: url.pathname } : { method: req.method, path: url.pathname });
     if (!verdict.allowed) {
       d.metrics.inboundDenied.inc({ reason: "authz" });
-      d.log.warn({ direction: "inbound", method: req.method, path: url.pathname, peer: caller, remote: remoteOf(info), reason: verdict.reason }, "request denied by authorization policy");
+      d.log.warn({ direction: "inbound", method: req.method, path: url.pathname, peer: caller, remote: info.remote, reason: verdict.reason }, "request denied by authorization policy");
       return new Response(`remora: ${verdict.reason}\n`, { status: 403, headers: { "content-type": "text/plain; charset=utf-8" } });
     }
     const hop = nextHop(req.headers);
@@ -108,7 +100,7 @@ export function createInboundHandler(d: InboundDeps): Handler {
         upstream: d.app,
         peer: info.peerIdentity,
         mtls: info.mtls,
-        remote: remoteOf(info),
+        remote: info.remote,
         failure,
         trace_id: hop.traceId,
         span_id: hop.spanId,

@@ -102,7 +102,7 @@ export function createOutboundTunnels(d: OutboundTunnelDeps): OutboundTunnels {
   }
 
   function onTunnel(t: TunnelRequest): void {
-    const remote = `${t.info.remoteAddress}:${t.info.remotePort}`;
+    const remote = t.info.remote;
     t.socket.on("error", () => {});
     const req = readdressVip(t.request, d.vips());
     const url = new URL(req.url);
@@ -146,7 +146,7 @@ export function createOutboundTunnels(d: OutboundTunnelDeps): OutboundTunnels {
       handler: async () => new Response("remora: this is a TCP listener\n", { status: 400 }),
       streams: {
         detectTimeoutMs: 0,
-        opaque: (socket, first, info) => carryOpaque(settings, socket, first, `${info.remoteAddress}:${info.remotePort}`),
+        opaque: (socket, first, info) => carryOpaque(settings, socket, first, info.remote),
       },
     });
   }
@@ -158,7 +158,7 @@ export function createOutboundTunnels(d: OutboundTunnelDeps): OutboundTunnels {
       // Detected as opaque (or an app's own TLS) on the redirect port: without HTTP and
       // without the original destination there is nothing to route by.
       opaque: (socket, _head, info) => {
-        const remote = `${info.remoteAddress}:${info.remotePort}`;
+        const remote = info.remote;
         trackTunnel(d.metrics, d.log, d.clock, { direction: "outbound", kind: "tcp", destination: "unknown", remote })
           .failed("no_route", "opaque TCP reached the outbound listener, which routes by HTTP Host only; list the destination port in opaque_ports (VIP listeners) or use --tcp");
         socket.destroy();

@@ -13,6 +13,7 @@ import { loadRuntime, type LoadedRuntime } from "../../src/runtime/detect.ts";
 import type { ConnInfo, Handler, MeshUpstream } from "../../src/runtime/types.ts";
 import { acceptH2c, h2OverTls } from "../../src/runtime/node/h2-serve.ts";
 import { createTlsAcceptor } from "../../src/runtime/node/tls-acceptor.ts";
+import { connInfo } from "../../src/runtime/conn-info.ts";
 import { mintTestPki, ORDERS_ID, PAYMENTS_ID, type TestPki } from "./helpers/certs.ts";
 import { closedPort } from "./helpers/loopback.ts";
 import { sanVerifier } from "./helpers/verifier.ts";
@@ -48,7 +49,7 @@ async function h2cServer(handler: Handler): Promise<Served> {
     socket.once("data", (head: Buffer) => {
       socket.pause();
       acceptH2c(socket, head, async (req, info) => { seen.push({ req, info }); return handler(req, info); },
-        { remoteAddress: socket.remoteAddress ?? "", remotePort: socket.remotePort ?? 0, mtls: false }, "fallback.local");
+        connInfo(socket), "fallback.local");
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

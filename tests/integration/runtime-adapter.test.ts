@@ -133,6 +133,7 @@ describe("plain listener", { timeout: 20_000 }, () => {
       assert.equal(seen?.info.peerIdentity, undefined);
       assert.equal(seen?.info.remoteAddress, "127.0.0.1");
       assert.ok(seen!.info.remotePort > 0);
+      assert.equal(seen!.info.remote, `127.0.0.1:${seen!.info.remotePort}`);
     });
   });
 

@@ -22,9 +22,9 @@ test("remora_inbound_tls_requests_total counts mTLS and plaintext requests apart
     ownId: () => "spiffe://cluster.local/ns/default/sa/payments",
   });
   const orders = "spiffe://cluster.local/ns/default/sa/orders";
-  assert.equal((await handler(new Request("http://payments/charge", { method: "POST" }), { remoteAddress: "192.0.2.9", remotePort: 40000, mtls: false })).status, 200);
-  assert.equal((await handler(new Request("http://payments/charge", { method: "POST" }), { remoteAddress: "192.0.2.9", remotePort: 40001, mtls: false })).status, 200);
-  assert.equal((await handler(new Request("http://payments/charge"), { remoteAddress: "192.0.2.8", remotePort: 40002, mtls: true, peerIdentity: orders })).status, 200);
+  assert.equal((await handler(new Request("http://payments/charge", { method: "POST" }), { remoteAddress: "192.0.2.9", remotePort: 40000, remote: "192.0.2.9:40000", mtls: false })).status, 200);
+  assert.equal((await handler(new Request("http://payments/charge", { method: "POST" }), { remoteAddress: "192.0.2.9", remotePort: 40001, remote: "192.0.2.9:40001", mtls: false })).status, 200);
+  assert.equal((await handler(new Request("http://payments/charge"), { remoteAddress: "192.0.2.8", remotePort: 40002, remote: "192.0.2.8:40002", mtls: true, peerIdentity: orders })).status, 200);
   const text = registry.expose();
   assert.match(text, /^remora_inbound_tls_requests_total\{tls="plaintext"\} 2$/m);
   assert.match(text, /^remora_inbound_tls_requests_total\{tls="mtls"\} 1$/m);

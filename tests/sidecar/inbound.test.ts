@@ -24,7 +24,7 @@ function setup(auth: Authorization | undefined) {
     authorization: () => auth,
   });
   const call = (peer: string, method: string, path: string) =>
-    handler(new Request(`http://payments${path}`, { method }), { remoteAddress: "192.0.2.9", remotePort: 40000, mtls: true, peerIdentity: peer });
+    handler(new Request(`http://payments${path}`, { method }), { remoteAddress: "192.0.2.9", remotePort: 40000, remote: "192.0.2.9:40000", mtls: true, peerIdentity: peer });
   return { registry, seen, call };
 }
 

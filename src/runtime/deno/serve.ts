@@ -8,6 +8,7 @@ import type { ConnInfo, Listener, ServeOptions } from "../types.ts";
 import { formatHostPort, parseHostPort } from "../node/address.ts";
 import { serve as nodeServe } from "../node/serve.ts";
 import { listenFailure } from "../listener-common.ts";
+import { connInfo } from "../conn-info.ts";
 import { denoApi, type DenoHttpServer } from "./deno-api.ts";
 import { createCutter } from "./cutter.ts";
 import { limitMessage, rejectionResponse, resolveLimits } from "../limits.ts";
@@ -31,7 +32,7 @@ async function servePlain(options: ServeOptions): Promise<Listener> {
     server = denoApi().serve(
       { hostname: host, port, automaticCompression: false, onListen: () => {} },
       async (req, { remoteAddr }) => {
-        const info: ConnInfo = { remoteAddress: remoteAddr.hostname, remotePort: remoteAddr.port, mtls: false };
+        const info: ConnInfo = connInfo({ remoteAddress: remoteAddr.hostname, remotePort: remoteAddr.port });
         // Deno.serve offers no header, timeout or connection settings; what a handler can
         // see is checked here (docs/runtimes.md lists the rest).
         const over = overLimit(req, limits);

@@ -179,7 +179,7 @@ export function serveH2Session(
   options: H2ServeOptions = {},
 ): void {
   const limits = options.limits ?? DEFAULT_LIMITS;
-  const remote = `${info.remoteAddress}:${info.remotePort}`;
+  const remote = info.remote;
   let open = 0;
   let idle: ReturnType<typeof setTimeout> | undefined;
   const armIdle = () => {

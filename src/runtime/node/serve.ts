@@ -264,7 +264,7 @@ export async function serve(options: ServeOptions): Promise<Listener> {
 
     const aborter = new AbortController();
     res.once("close", () => {
-      if (!res.writableFinished) aborter.abort(new Error(`client ${info.remoteAddress}:${info.remotePort} closed the connection`));
+      if (!res.writableFinished) aborter.abort(new Error(`client ${info.remote} closed the connection`));
     });
 
     let request: Request;
