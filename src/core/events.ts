@@ -1,10 +1,11 @@
 // Observable events of the request path. Metrics, access logs and `remora demo`'s
 // narration are all built from these, so what is narrated is what happened.
 
+import type { Availability } from "./pipeline/availability.ts";
 import type { ConnectionInfo, UpstreamErrorKind } from "./upstream.ts";
 
 export type MeshEvent =
-  | { type: "resolve"; requestId: string; destination: string; endpoints: { address: string; available: boolean }[] }
+  | { type: "resolve"; requestId: string; destination: string; endpoints: Availability }
   | { type: "pick"; requestId: string; destination: string; endpoint: string; attempt: number; balancer: string }
   | { type: "connection"; requestId: string; destination: string; endpoint: string; attempt: number; info: ConnectionInfo }
   | { type: "attempt-failed"; requestId: string; destination: string; endpoint: string; attempt: number; kind: UpstreamErrorKind | "status"; status?: number; message: string; durationMs: number }

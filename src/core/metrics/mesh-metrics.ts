@@ -171,7 +171,7 @@ export function recordEvent(m: MeshMetrics, e: MeshEvent): void {
     case "resolve":
       // Resolution reports every endpoint's availability, which resynchronises the
       // gauge with the outlier detector even if an uneject was missed.
-      m.endpointsEjected.set({ destination: e.destination }, e.endpoints.filter((ep) => !ep.available).length);
+      m.endpointsEjected.set({ destination: e.destination }, unavailable(e.endpoints));
       return;
     case "pick":
       return;
@@ -225,4 +225,11 @@ export function recordEvent(m: MeshMetrics, e: MeshEvent): void {
 export function recordLimitEvent(m: MeshMetrics, e: LimitEvent): void {
   if (e.type === "retry-budget-exhausted") m.retriesBudgetExhausted.inc({ destination: e.destination });
   else m.overflow.inc({ destination: e.destination, breaker: e.breaker });
+}
+
+/** Counted in a loop: a filtered array per request only to take its length (issue 8). */
+function unavailable(endpoints: readonly { available: boolean }[]): number {
+  let n = 0;
+  for (let i = 0; i < endpoints.length; i++) if (!endpoints[i]!.available) n++;
+  return n;
 }

@@ -11,6 +11,7 @@ import { isRetriable } from "../retry/classify.ts";
 import { logicalName } from "../router.ts";
 import { UpstreamError, type ConnectionInfo, type OriginationMode } from "../upstream.ts";
 import { candidatesFor } from "./balance.ts";
+import { availabilityOf } from "./availability.ts";
 import type { Destination } from "./destination.ts";
 
 export interface ConnectAttempt {
@@ -57,7 +58,7 @@ export async function connectDestination<T>(lookup: (name: string) => Destinatio
   const maxAttempts = 1 + Math.max(0, policy.retry.numRetries);
   const tried = new Set<string>();
   destination.outlier?.sweep(destination.endpoints);
-  emit({ type: "resolve", requestId, destination: logical, endpoints: destination.endpoints.map((e) => ({ address: e.address, available: !e.health.ejected })) });
+  emit({ type: "resolve", requestId, destination: logical, endpoints: availabilityOf(destination) });
 
   for (let attempt = 1; ; attempt++) {
     destination.outlier?.sweep(destination.endpoints);

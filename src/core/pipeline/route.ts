@@ -5,6 +5,7 @@ import type { EventSink } from "../events.ts";
 import { destinationName, requestHost } from "../router.ts";
 import type { Stage } from "./context.ts";
 import type { Destination } from "./destination.ts";
+import { availabilityOf } from "./availability.ts";
 import { localReply } from "./local-reply.ts";
 
 export function route(lookup: (name: string) => Destination | undefined, deps: { onEvent?: EventSink }): Stage {
@@ -22,7 +23,7 @@ export function route(lookup: (name: string) => Destination | undefined, deps: {
       type: "resolve",
       requestId: ctx.requestId,
       destination: name,
-      endpoints: destination.endpoints.map((e) => ({ address: e.address, available: !e.health.ejected })),
+      endpoints: availabilityOf(destination),
     });
     if (destination.endpoints.length === 0) {
       return Promise.resolve(localReply(503, `remora: no endpoints for destination "${name}"`));
