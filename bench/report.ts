@@ -342,15 +342,21 @@ export class Report {
   }
 }
 
-/** Newest result of bench/run.ts in bench/results (other benches write other shapes). */
+/**
+ * Newest result of bench/run.ts in bench/results (other benches write other shapes), by the
+ * date the run recorded: an earlier run kept under another name ("…-session5-…") sorts
+ * after the day's plain file name.
+ */
 export async function newestResult(): Promise<string> {
   const dir = join(benchDir, "results");
-  const files = (await readdir(dir)).filter((x) => x.endsWith(".json")).sort();
-  for (const name of files.reverse()) {
+  let newest: { file: string; date: string } | undefined;
+  for (const name of (await readdir(dir)).filter((x) => x.endsWith(".json"))) {
     const r = JSON.parse(await readFile(join(dir, name), "utf8")) as Partial<BenchResults>;
-    if (Array.isArray(r.loads) && r.machine) return join(dir, name);
+    if (!Array.isArray(r.loads) || !r.machine || typeof r.date !== "string") continue;
+    if (newest === undefined || r.date > newest.date) newest = { file: join(dir, name), date: r.date };
   }
-  throw new Error("no bench/run.ts result in bench/results; run `npm run bench -- --quick` first");
+  if (newest === undefined) throw new Error("no bench/run.ts result in bench/results; run `npm run bench -- --quick` first");
+  return newest.file;
 }
 
 /** Puts `block` between the markers, or right after the intro (above the first section). */
