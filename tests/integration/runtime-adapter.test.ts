@@ -10,7 +10,7 @@ import https from "node:https";
 import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { isRemoraError } from "../../src/core/errors.ts";
-import { UpstreamError, type ConnectionInfo, type UpstreamErrorKind } from "../../src/core/upstream.ts";
+import { isCancellingOnSignal, UpstreamError, type ConnectionInfo, type UpstreamErrorKind } from "../../src/core/upstream.ts";
 import { detectRuntime, loadRuntime, type LoadedRuntime } from "../../src/runtime/detect.ts";
 import type { ConnInfo, Handler, Listener, MeshUpstream, ServeOptions, TlsMaterial } from "../../src/runtime/types.ts";
 import { mintTestPki, ORDERS_ID, OTHER_ID, PAYMENTS_ID, type TestPki } from "./helpers/certs.ts";
@@ -752,6 +752,35 @@ describe("upstream failures", { timeout: 20_000 }, () => {
       const pending = u.send(new Request("http://payments/"), endpoint, { signal: controller.signal, tls: "MUTUAL", onConnection: () => controller.abort(reason) });
       await assert.rejects(pending, (err) => err === reason);
     });
+  });
+
+  // The send stage trusts an upstream that declares cancelsOnSignal to stop by itself: it
+  // races no abort against it and hands it the client's Request uncopied (src/core/upstream.ts).
+  test("the upstream declares cancelsOnSignal and keeps it: a signal aborted before the send, or during the TLS handshake, rejects with its reason", async () => {
+    // Accepts TCP and never answers the ClientHello: the attempt is stuck in its handshake.
+    const silent = net.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    try {
+      await withResources(async ({ listener, upstream }) => {
+        let handled = 0;
+        const l = await listener(strict(async () => (handled++, new Response("ok"))));
+        const u = upstream();
+        assert.equal(isCancellingOnSignal(u.send), true, `${runtime.name}'s upstream does not declare cancelsOnSignal`);
+
+        const reason = new Error("client left before the send");
+        await assert.rejects(u.send(new Request("http://payments/"), { address: l.address, identity: PAYMENTS_ID }, { signal: AbortSignal.abort(reason), tls: "MUTUAL" }), (err) => err === reason);
+        assert.equal(handled, 0, "an aborted send reached the listener");
+
+        const controller = new AbortController();
+        const mid = new Error("client left during the handshake");
+        const { port } = silent.address() as net.AddressInfo;
+        const pending = u.send(new Request("http://payments/"), { address: `127.0.0.1:${port}`, identity: PAYMENTS_ID }, { signal: controller.signal, tls: "MUTUAL" });
+        setTimeout(() => controller.abort(mid), 100);
+        await assert.rejects(pending, (err) => err === mid);
+      });
+    } finally {
+      silent.close();
+    }
   });
 });
 

@@ -4,7 +4,7 @@
 import http from "node:http";
 import tls from "node:tls";
 import type { Endpoint } from "../../core/endpoint.ts";
-import { UpstreamError, type OriginationMode, type UpstreamOptions } from "../../core/upstream.ts";
+import { cancelsOnSignal, UpstreamError, type OriginationMode, type UpstreamOptions } from "../../core/upstream.ts";
 import type { MeshUpstream, TlsMaterial, UpstreamFactoryOptions } from "../types.ts";
 import { parseHostPort } from "./address.ts";
 import { connectionFacts, openConnection, type ConnectTarget } from "./connect.ts";
@@ -112,7 +112,9 @@ export function createUpstream(options: NodeUpstreamOptions): MeshUpstream {
   }
 
   return {
-    send,
+    // Every wait in an exchange (the socket, the response head) settles when the signal
+    // fires, and a streaming body then fails with its reason (onAbort below).
+    send: cancelsOnSignal(send),
     reloadTls() {
       retireAgents();
       h2?.reloadTls();
@@ -135,6 +137,9 @@ function exchange(req: Request, target: ConnectTarget, via: Via, opts: UpstreamO
   const { host, port } = parseHostPort(address, "endpoint address");
   const url = new URL(req.url);
   const replayable = via.agent !== undefined && req.body === null && IDEMPOTENT.has(req.method);
+  // The replay after a stale connection starts here too: an abort that came in between has
+  // already fired, and a listener added now would never hear it.
+  if (signal.aborted) return Promise.reject(abortError(signal, address));
 
   return new Promise<Response>((resolve, reject) => {
     let response: http.IncomingMessage | undefined;
