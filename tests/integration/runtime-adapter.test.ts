@@ -361,6 +361,29 @@ describe("mTLS listener and upstream", { timeout: 20_000 }, () => {
     });
   });
 
+  test("a verifier that never answers does not hold the caller: refused after the headers timeout, nothing handled", async () => {
+    await withResources(async ({ listener }) => {
+      let handled = false;
+      const refused = deferred<{ reason: string; kind: string | undefined }>();
+      const l = await listener({
+        ...strict(async () => { handled = true; return new Response("no"); }, {
+          verifyPeer: () => new Promise<string>(() => {}),
+          onRefused: (reason, _remote, kind) => refused.resolve({ reason, kind }),
+        }),
+        limits: { requestHeadersTimeoutMs: 300 },
+      });
+      const answer = rawRequest({
+        secure: true, port: l.port, path: "/held", ca: pki.rootPem, cert: pki.orders.certPem, key: pki.orders.keyPem,
+        checkServerIdentity: () => undefined,
+      }).then(() => "answered", () => "cut");
+      const { reason, kind } = await refused.promise;
+      assert.match(reason, /certificate was not verified within 300 ms/);
+      assert.equal(kind, "identity");
+      assert.equal(await answer, "cut");
+      assert.equal(handled, false);
+    });
+  });
+
   test("a caller the verifier rejects is disconnected and reported; accepted callers are verified once per connection", async () => {
     await withResources(async ({ listener, upstream }) => {
       const verifier = sanVerifier([PAYMENTS_ID]); // orders is not allowed in

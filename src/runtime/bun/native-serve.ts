@@ -13,6 +13,7 @@ import { detectProtocol, type DetectedProtocol } from "../../core/protocol/detec
 import { closingResponse } from "../../core/protocol/http1-head.ts";
 import type { ConnInfo, LimitReason, Listener, ServeOptions } from "../types.ts";
 import { connInfo } from "../conn-info.ts";
+import { verifyWithin } from "../verify-within.ts";
 import { limitMessage, rawRejection, resolveLimits } from "../limits.ts";
 import { formatHostPort, parseHostPort } from "../node/address.ts";
 import { DEFAULT_DETECT_TIMEOUT_MS, listenFailure } from "../listener-common.ts";
@@ -40,9 +41,9 @@ const IGNORE: SocketOwner = { onData() {}, onDrain() {}, onEnd() {}, onClose() {
  */
 export async function nativeServe(options: ServeOptions): Promise<Listener> {
   const { host, port } = parseHostPort(options.listen, "listen address");
-  const limits = resolveLimits(options.limits);
   const streams = options.streams;
-  const tlsOptions = options.tls && options.tls.mode !== "DISABLE" ? options.tls : undefined;
+  const limits = resolveLimits(options.limits);
+  const tlsOptions = options.tls && options.tls.mode !== "DISABLE" ? { ...options.tls, verifyPeer: verifyWithin(options.tls.verifyPeer, limits.requestHeadersTimeoutMs) } : undefined;
   if (tlsOptions && tlsOptions.mode !== "STRICT") throw new RemoraError("ERR_LISTEN", `cannot listen on ${options.listen}: the native Bun listener serves mTLS mode STRICT only, not ${tlsOptions.mode}`);
   const sockets = new Set<Socket>();
   const connections = new Set<Http1Connection>();

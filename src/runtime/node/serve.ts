@@ -19,6 +19,7 @@ import { closingResponse } from "../../core/protocol/http1-head.ts";
 import { toTunnelRequest } from "./tunnel-request.ts";
 import { acceptH2c, drainH2Session, h2OverTls } from "./h2-serve.ts";
 import { DEFAULT_DETECT_TIMEOUT_MS, listenFailure } from "../listener-common.ts";
+import { verifyWithin } from "../verify-within.ts";
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 /** Well above our upstream's 4 s idle timeout, so callers close idle connections first (no keep-alive race). */
@@ -79,7 +80,8 @@ export async function serve(options: ServeOptions): Promise<Listener> {
   };
   const acceptor: TlsAcceptor | undefined = tlsOptions
     ? createTlsAcceptor(
-        tlsOptions,
+        // The headers timeout covers the verdict too (src/runtime/verify-within.ts).
+        { ...tlsOptions, verifyPeer: verifyWithin(tlsOptions.verifyPeer, limits.requestHeadersTimeoutMs) },
         httpServer,
         (raw) => remotes.get(raw),
         (raw) => dropped.has(raw),
