@@ -149,6 +149,17 @@ describe("client abort", () => {
     });
   }
 
+  test("after the response head, the client leaving still reaches the attempt's signal (a streaming body stops)", async () => {
+    const h = harness({ policies: [policy()] });
+    const controller = new AbortController();
+    const res = await h.clock.run(h.outbound.handle(new Request("http://payments/", { signal: controller.signal })));
+    assert.equal(res.status, 200);
+    assert.equal(h.upstream.calls[0]?.signal.aborted, false);
+    const gone = new Error("client went away mid-body");
+    controller.abort(gone);
+    assert.equal(h.upstream.calls[0]?.signal.reason, gone);
+  });
+
   test("the client leaving during a back-off ends the wait at once, with no further attempt", async () => {
     const h = harness({ policies: [policy({ backoff: { baseMs: 10_000, maxMs: 10_000 } })] });
     h.upstream.on(B1, 503);

@@ -18,7 +18,9 @@ export function routeTimeout(deps: { clock: Clock }): Stage {
       expired.abort(new DOMException(`route timeout of ${ms} ms expired`, "TimeoutError"));
     });
     // The route signal follows the client too, so the stages below wait on one signal
-    // rather than combining two per request with AbortSignal.any (issue 8).
+    // rather than combining two per request with AbortSignal.any (issue 8). It keeps
+    // following it after the head, as AbortSignal.any did: a streaming body still stops
+    // when the client leaves. The listener dies with the request's own client signal.
     const client = ctx.clientSignal;
     const onClientGone = (): void => expired.abort(client.reason);
     if (client.aborted) onClientGone();
@@ -32,7 +34,6 @@ export function routeTimeout(deps: { clock: Clock }): Stage {
       return localReply(504, `upstream request timeout (remora: route timeout of ${ms} ms for "${destination.name}" expired after ${ctx.attempts} attempt(s))`);
     } finally {
       timer.cancel();
-      client.removeEventListener("abort", onClientGone);
     }
   };
 }
