@@ -1,8 +1,9 @@
 // CPU per request of each sidecar of a remora pair, user and system time apart: the number
 // an optimization of the hot path has to move. Each source copy given with --root runs as
 // a pair in front of the bench's upstream app, under wrk (closed loop, the pair saturated)
-// or, with --rate, the harness's open-loop generator; copies alternate round by round so
-// drift on a shared machine hits all alike.
+// or, with --rate, the harness's open-loop generator; copies alternate round by round, in
+// reverse order every other round, so drift and position on a shared machine hit all alike
+// (use an even --rounds).
 //
 //   node bench/pair-cpu.ts [--runtime bun|node|deno] [--rate 1500] [--seconds 8] [--rounds 3] [--root DIR ...]
 
@@ -83,7 +84,10 @@ async function measure(root: string): Promise<string> {
 stopChildrenOnSignals();
 try {
   for (let round = 1; round <= Number(values.rounds); round++) {
-    for (const root of roots) console.log(`${runtime} ${values.rate ? `${values.rate} rps open loop` : "wrk -c64"} ${root}: ${await measure(root)}`);
+    // Every other round in reverse: the copy measured second in a round came out ~4% dearer
+    // whichever it was (RESULTS.md, session 7), so each copy takes both positions.
+    const order = round % 2 === 1 ? roots : [...roots].reverse();
+    for (const root of order) console.log(`${runtime} ${values.rate ? `${values.rate} rps open loop` : "wrk -c64"} ${root}: ${await measure(root)}`);
   }
 } finally {
   await stopAll();
