@@ -95,6 +95,10 @@ describe("Bun upstream: the response head", { skip: !isBun && "the Bun upstream 
     ["a field line with an empty name", "HTTP/1.1 200 OK\r\n: value\r\ncontent-length: 0\r\n\r\n"],
     ["a status line that is not HTTP/1.x", "HTTP/2 200 OK\r\ncontent-length: 0\r\n\r\n"],
     ["differing Content-Length values", "HTTP/1.1 200 OK\r\ncontent-length: 3, 4\r\n\r\nabcd"],
+    // Refused by the Response's Headers (a space is no token character), with no body, a whole body, or a streamed one.
+    ["a field name Headers refuses, no body", "HTTP/1.1 200 OK\r\nbad name: x\r\ncontent-length: 0\r\n\r\n"],
+    ["a field name Headers refuses, the body with the head", "HTTP/1.1 200 OK\r\nbad name: x\r\ncontent-length: 4\r\n\r\nfour"],
+    ["a field name Headers refuses, a chunked body", "HTTP/1.1 200 OK\r\nbad name: x\r\ntransfer-encoding: chunked\r\n\r\n4\r\nfour\r\n0\r\n\r\n"],
   ] as const) {
     test(`${what} fails the attempt as a reset`, async () => {
       await assert.rejects(send(head), (err: unknown) => err instanceof UpstreamError && err.kind === "reset");

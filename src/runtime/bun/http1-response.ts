@@ -13,7 +13,11 @@ export class MalformedResponse extends Error {}
 export interface ResponseHead {
   status: number;
   statusText: string;
-  headers: Headers;
+  /**
+   * The fields as received, name (lower-cased) and value in turn. Not a Headers: the
+   * Response is given them once (toResponse), where a Headers in its init was copied.
+   */
+  fields: string[];
   /** How the body is delimited. */
   framing: { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" } | { kind: "close" };
   /** The connection may carry another request once the body is read. */
@@ -122,7 +126,7 @@ export async function readHead(reader: BufferedReader, method: string): Promise<
     if (!m) throw new MalformedResponse(`the response does not start with an HTTP/1.x status line`);
     const minor = Number(m[1]);
     const status = Number(m[2]);
-    const headers = new Headers();
+    const fields: string[] = [];
     // The head ends with its blank line: the fields are the lines before it.
     for (let at = nl + 1; ; at = nl + 1) {
       nl = text.indexOf("\n", at);
@@ -130,12 +134,7 @@ export async function readHead(reader: BufferedReader, method: string): Promise<
       if (end === at) break;
       const colon = text.indexOf(":", at);
       if (colon <= at || colon > end) throw new MalformedResponse(`the response has a malformed header line`);
-      const name = text.slice(at, colon).trim();
-      try {
-        headers.append(name, text.slice(colon + 1, end).trim());
-      } catch {
-        throw new MalformedResponse(`the response has an invalid header "${name}"`);
-      }
+      fields.push(text.slice(at, colon).trim().toLowerCase(), text.slice(colon + 1, end).trim());
     }
     // 1xx are interim (100 Continue, 103 Early Hints): the final response follows. 101 would
     // switch protocols, which this client never asks for.
@@ -143,7 +142,7 @@ export async function readHead(reader: BufferedReader, method: string): Promise<
       if (status === 101) throw new MalformedResponse("the upstream switched protocols, which was not requested");
       continue;
     }
-    return { status, statusText: m[3] ?? "", headers, framing: framing(method, status, headers), keepAlive: keepAlive(minor, headers) };
+    return { status, statusText: m[3] ?? "", fields, framing: framing(method, status, fields), keepAlive: keepAlive(minor, fields) };
   }
 }
 
@@ -164,14 +163,24 @@ function headEnd(buf: Uint8Array, from: number): number {
   return -1;
 }
 
-function framing(method: string, status: number, headers: Headers): ResponseHead["framing"] {
+/** The field's values joined with ", " as Headers.get does, or null; `name` lower-case. */
+function field(fields: readonly string[], name: string): string | null {
+  let value: string | null = null;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] !== name) continue;
+    value = value === null ? fields[i + 1]! : `${value}, ${fields[i + 1]!}`;
+  }
+  return value;
+}
+
+function framing(method: string, status: number, fields: readonly string[]): ResponseHead["framing"] {
   if (method === "HEAD" || status === 204 || status === 304) return { kind: "none" };
-  const te = headers.get("transfer-encoding");
+  const te = field(fields, "transfer-encoding");
   if (te !== null) {
     // RFC 9112 §6.3: chunked must be the final coding; otherwise the body runs to the close.
     return CHUNKED_LAST.test(te) ? { kind: "chunked" } : { kind: "close" };
   }
-  const cl = headers.get("content-length");
+  const cl = field(fields, "content-length");
   if (cl !== null) {
     if (DIGITS.test(cl)) return { kind: "length", length: Number(cl) }; // the usual single value
     const values = new Set(cl.split(",").map((v) => v.trim()));
@@ -182,20 +191,35 @@ function framing(method: string, status: number, headers: Headers): ResponseHead
   return { kind: "close" };
 }
 
-function keepAlive(minor: number, headers: Headers): boolean {
-  const connection = headers.get("connection");
+function keepAlive(minor: number, fields: readonly string[]): boolean {
+  const connection = field(fields, "connection");
   if (connection === null) return minor === 1;
   const tokens = connection.toLowerCase().split(",").map((t) => t.trim());
   if (tokens.includes("close")) return false;
   return minor === 1 || tokens.includes("keep-alive");
 }
 
-/** The head as a web Response's init, hop-by-hop headers removed (RFC 9110 §7.6.1) from the head's own Headers. */
-export function responseInit(head: ResponseHead): ResponseInit {
-  const headers = head.headers;
-  for (const name of hopByHopNames(headers.get("connection"))) headers.delete(name);
+/**
+ * The head as a web Response around `body`, hop-by-hop fields left out (RFC 9110 §7.6.1).
+ * The fields go into the Response's own Headers: passed in its init they were copied, one
+ * Headers more per response (issue 8). A field Headers refuses makes the response malformed.
+ */
+export function toResponse(head: ResponseHead, body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null): Response {
   const statusText = REASON_CHARS.test(head.statusText) ? head.statusText : "";
-  return { status: head.status, statusText, headers };
+  const res = new Response(body, { status: head.status, statusText });
+  const headers = res.headers;
+  const fields = head.fields;
+  const drop = hopByHopNames(field(fields, "connection"));
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (drop.has(name)) continue;
+    try {
+      headers.append(name, fields[i + 1]!);
+    } catch {
+      throw new MalformedResponse(`the response has an invalid header "${name}"`);
+    }
+  }
+  return res;
 }
 
 const CHUNK_MAX = 64 * 1024;

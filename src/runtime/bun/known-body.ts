@@ -6,9 +6,8 @@
 
 const bodies = new WeakMap<Response, Uint8Array>();
 
-export function bytesResponse(bytes: Uint8Array, init: ResponseInit): Response {
-  // Socket chunks are never shared memory; the DOM types only cannot know it.
-  const res = new Response(bytes as Uint8Array<ArrayBuffer>, init);
+/** Marks `res` as made from `bytes` (which its body holds a copy of); returns it. */
+export function rememberBytes(res: Response, bytes: Uint8Array): Response {
   bodies.set(res, bytes);
   return res;
 }

@@ -9,9 +9,9 @@ import type { MeshUpstream, TlsMaterial, UpstreamFactoryOptions } from "../types
 import { abortError, exchangeError } from "../node/upstream-errors.ts";
 import { openConnection, type OpenedConnection } from "./open.ts";
 import { RequestBodyFailed, requestHead, writeBody } from "./http1-request.ts";
-import { BufferedReader, MalformedResponse, bodyStream, readHead, responseInit } from "./http1-response.ts";
+import { BufferedReader, MalformedResponse, bodyStream, readHead, toResponse } from "./http1-response.ts";
 import { createPool, type Pooled } from "./pool.ts";
-import { bytesResponse } from "./known-body.ts";
+import { rememberBytes } from "./known-body.ts";
 import { lazy } from "../lazy.ts";
 import type { H2Upstream } from "../node/h2-upstream.ts";
 import { wantsH2 } from "../../core/protocol/proto-header.ts";
@@ -165,11 +165,19 @@ async function exchange(req: Request, conn: Pooled, reused: boolean, opts: Upstr
       // not a copy: Bun's Response copies what it is given, and every chunk Bun passes to
       // data() has an ArrayBuffer of its own (the socket queue relies on that too).
       const bytes = reader.take(f.length);
+      // Built before the connection is released: a field the Response refuses makes the answer malformed.
+      const res = rememberBytes(toResponse(answer, bytes as Uint8Array<ArrayBuffer>), bytes);
       releaseAfter(bodySent, conn, answer.keepAlive && reader.leftover === 0);
-      return bytesResponse(bytes, responseInit(answer));
+      return res;
     }
     const body = bodyStream(reader, answer, signal, (reusable) => releaseAfter(bodySent, conn, reusable));
-    return new Response(body, responseInit(answer));
+    try {
+      return toResponse(answer, body);
+    } catch (err) {
+      // The stream is never read, so it would never hand the connection back.
+      await body?.cancel().catch(() => {});
+      throw err;
+    }
   } catch (err) {
     signal.removeEventListener("abort", onAbort);
     conn.destroy();
