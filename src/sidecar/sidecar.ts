@@ -37,7 +37,6 @@ import { createTracing, tracedHub, type TracingSettings } from "./tracing/tracin
 import { createListenerRejections, createPeerLog } from "./limits-log.ts";
 import { urlParts } from "../core/url-parts.ts";
 
-
 export interface MeshSettings {
   policies: Policy[];
   endpoints: EndpointMap;

@@ -320,7 +320,6 @@ function exclusivePort(hostname: string, port: number): number {
   return bound;
 }
 
-
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);

@@ -214,7 +214,6 @@ export async function serve(options: ServeOptions): Promise<Listener> {
     if (session) track(session);
   }
 
-
   /** HTTP/1.1 CONNECT and Upgrade: the caller's identity settled as for requests, then the socket is the handler's. */
   async function tunnel(kind: "connect" | "upgrade", req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
     socket.on("error", () => {});
