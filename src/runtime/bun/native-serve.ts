@@ -77,7 +77,7 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
       socket.setNoDelay(true);
       if (sockets.size >= limits.maxConnections) {
         socket.data = IGNORE;
-        reject("connections", `${socket.remoteAddress}:${socket.remotePort}`);
+        reject("connections", formatHostPort(socket.remoteAddress ?? "", socket.remotePort ?? 0));
         // A plaintext listener can say why; on a TLS port no HTTP can be spoken yet.
         if (tlsOptions) return socket.terminate();
         socket.write(new TextEncoder().encode(rawRejection("connections", limits)));
@@ -243,7 +243,7 @@ export async function nativeServe(options: ServeOptions): Promise<Listener> {
   function toH2(socket: Socket, head: Uint8Array, ended: boolean): void {
     if (!streams?.h2) {
       // RFC 9113 §3.4: a server that does not speak h2 may just close; a sentence helps the operator.
-      reject("bad_request", `${socket.remoteAddress}:${socket.remotePort}`);
+      reject("bad_request", formatHostPort(socket.remoteAddress ?? "", socket.remotePort ?? 0));
       socket.data = IGNORE;
       socket.write(closingResponse(505, "HTTP Version Not Supported", "remora: HTTP/2 prior knowledge is not enabled on this listener\n"));
       socket.end();
