@@ -8,12 +8,12 @@
 // harness's open-loop generator at that rate (where issue 8's CPU target is judged), and its
 // proxies' user+system CPU is divided by the requests served; layers alternate round by
 // round so drift on a shared machine hits all alike. The minimum over rounds is reported.
+// With --perf each proxy is also sampled by Linux perf while it is measured, and its CPU per
+// request is split into kernel, native user code and compiled JavaScript (support/perf-split.ts).
 //
-//   node bench/layers.ts [--seconds 8] [--rounds 3] [--rate 1000] [--only relay,runtime-only,remora,haproxy] [--out FILE]
+//   node bench/layers.ts [--seconds 8] [--rounds 3] [--rate 1000] [--only relay,runtime-only,remora,haproxy] [--perf] [--out FILE]
 
-import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -22,7 +22,9 @@ import type { LoadResult, LoadSpec } from "./load/spec.ts";
 import { runWrk } from "./load/wrk.ts";
 import type { BenchEnv, PathHandle } from "./paths/path.ts";
 import { startHaproxyPair } from "./paths/haproxy-pair.ts";
-import { remoraCommand, startRemoraPair } from "./paths/remora-pair.ts";
+import { startRemoraPair } from "./paths/remora-pair.ts";
+import { startPairBench } from "./support/bench-env.ts";
+import { recordPerf, type CpuSplit } from "./support/perf-split.ts";
 import { freePort, startProcess, stopAll, stopChildrenOnSignals, type BenchProcess } from "./support/processes.ts";
 
 const { values } = parseArgs({
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     rate: { type: "string" },
     only: { type: "string", default: "relay,runtime-only,remora,haproxy" },
     out: { type: "string" },
+    perf: { type: "boolean", default: false },
   },
 });
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -73,6 +76,8 @@ interface Row {
   rps: number;
   clientUs: number;
   serverUs: number;
+  /** With --perf: where each proxy's CPU went (client, server). */
+  split?: [CpuSplit, CpuSplit];
 }
 
 async function measure(shared: BenchEnv, layer: string): Promise<Row> {
@@ -85,24 +90,36 @@ async function measure(shared: BenchEnv, layer: string): Promise<Row> {
     : await startBunLayer(env, layer as "relay" | "runtime-only");
   try {
     await wrk(path.entry, path.host, 2); // JIT, pools, TLS sessions
+    const recordings = values.perf ? path.proxies.map((p) => recordPerf(p.pid, join(env.dir, `${p.name}.perf`))) : undefined;
     const before = path.proxies.map((p) => p.stats().cpuSeconds);
     const requests = rate === undefined ? await wrk(path.entry, path.host, seconds) : await openLoop(path.entry, path.host, seconds, rate);
     const us = path.proxies.map((p, i) => ((p.stats().cpuSeconds - before[i]!) * 1e6) / requests);
-    return { layer, rps: requests / seconds, clientUs: us[0]!, serverUs: us[1]! };
+    const row: Row = { layer, rps: requests / seconds, clientUs: us[0]!, serverUs: us[1]! };
+    if (recordings) row.split = (await Promise.all(recordings.map((r) => r.stop()))) as [CpuSplit, CpuSplit];
+    return row;
   } finally {
     await path.stop();
   }
 }
 
+/** µs per request of each proxy in kernel, native user code and compiled JavaScript, from its perf samples. */
+function splitTable(rows: Row[]): string {
+  const cells = (us: number, s: CpuSplit) => `${(us * s.kernel).toFixed(0)} | ${(us * s.native).toFixed(0)} | ${(us * s.jit).toFixed(0)} | ${(s.otherThreads * 100).toFixed(0)}%`;
+  return [
+    "| layer | proxy | µs/req | kernel | native user code | compiled JS | off the main thread |",
+    "|---|---|---|---|---|---|---|",
+    ...rows.flatMap((r) =>
+      r.split === undefined ? [] : [
+        `| ${r.layer} | client | ${r.clientUs.toFixed(0)} | ${cells(r.clientUs, r.split[0])} |`,
+        `| ${r.layer} | server | ${r.serverUs.toFixed(0)} | ${cells(r.serverUs, r.split[1])} |`,
+      ]),
+  ].join("\n");
+}
+
 stopChildrenOnSignals();
-const dir = await mkdtemp(join(tmpdir(), "remora-layers-"));
+const bench = await startPairBench("layers", root);
 try {
-  const certs = join(dir, "certs");
-  await mkdir(certs);
-  const { command, args } = remoraCommand(root, "node");
-  execFileSync(command, [...args, "certs", "--out", certs, "orders", "payments"], { stdio: "ignore" });
-  const app = await startProcess({ name: "app", command: process.execPath, args: [join(root, "bench/upstream-app.ts")], logFile: join(dir, "app.log"), ready: { line: (r) => typeof r.listening === "string" } });
-  const env: BenchEnv = { root, dir, app: app.readyLine!.listening as string, certs };
+  const env = bench.env;
   const rows: Row[] = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const layer of layers) {
@@ -119,9 +136,9 @@ try {
     ...best.map((r) => `| ${r.layer} | ${Math.round(r.rps)} | ${r.clientUs.toFixed(1)} | ${r.serverUs.toFixed(1)} | ${(r.clientUs + r.serverUs).toFixed(1)} |`),
   ].join("\n");
   console.log(`\n${table}`);
+  if (values.perf) console.log(`\n${splitTable(best)}`);
   if (values.out) await writeFile(values.out, JSON.stringify({ date: new Date().toISOString(), seconds, ...(rate === undefined ? {} : { rate }), rounds: Number(values.rounds), rows }, null, 2) + "\n");
-  await app.stop();
 } finally {
+  await bench.close();
   await stopAll();
-  await rm(dir, { recursive: true, force: true });
 }

@@ -7,17 +7,15 @@
 //
 //   node bench/pair-cpu.ts [--runtime bun|node|deno] [--rate 1500] [--seconds 8] [--rounds 3] [--root DIR ...]
 
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { runChild } from "./load/child.ts";
 import type { LoadResult, LoadSpec } from "./load/spec.ts";
-import { remoraCommand, startRemoraPair, type RemoraRuntime } from "./paths/remora-pair.ts";
-import { startProcess, stopAll, stopChildrenOnSignals } from "./support/processes.ts";
+import { startRemoraPair, type RemoraRuntime } from "./paths/remora-pair.ts";
+import { startPairBench } from "./support/bench-env.ts";
+import { stopAll, stopChildrenOnSignals } from "./support/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -50,14 +48,9 @@ function wrk(entry: string, host: string, secs: number): Promise<number> {
 }
 
 async function measure(root: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "remora-pair-cpu-"));
+  const bench = await startPairBench("pair-cpu", root);
   try {
-    const certs = join(dir, "certs");
-    await mkdir(certs);
-    const { command, args } = remoraCommand(root, "node");
-    execFileSync(command, [...args, "certs", "--out", certs, "orders", "payments"], { stdio: "ignore" });
-    const app = await startProcess({ name: "app", command: process.execPath, args: [join(benchRoot, "bench/upstream-app.ts")], logFile: join(dir, "app.log"), ready: { line: (r) => typeof r.listening === "string" } });
-    const pair = await startRemoraPair({ root, dir, app: app.readyLine!.listening as string, certs }, runtime);
+    const pair = await startRemoraPair(bench.env, runtime);
     await wrk(pair.entry, pair.host, 2); // warm: JIT, pools
     const before = pair.proxies.map((p) => cpu(p.pid));
     let requests: number;
@@ -73,11 +66,10 @@ async function measure(root: string): Promise<string> {
     const after = pair.proxies.map((p) => cpu(p.pid));
     const us = (i: number, k: "user" | "sys") => Math.round(((after[i]![k] - before[i]![k]) * 1e6) / requests);
     await pair.stop();
-    await app.stop();
     const rps = Math.round(requests / seconds);
     return `${rps} rps${extra}; orders user ${us(0, "user")} sys ${us(0, "sys")} µs/req, payments user ${us(1, "user")} sys ${us(1, "sys")} µs/req`;
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await bench.close();
   }
 }
 

@@ -5,17 +5,15 @@
 //
 //   node bench/profile.ts [--runtime node|bun] [--rate 1000] [--seconds 10] [--top 30] [--no-prof]
 
-import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { runChild } from "./load/child.ts";
 import type { LoadResult, LoadSpec } from "./load/spec.ts";
-import type { BenchEnv } from "./paths/path.ts";
-import { remoraCommand, startRemoraPair } from "./paths/remora-pair.ts";
-import { startProcess, stopAll, stopChildrenOnSignals } from "./support/processes.ts";
+import { startRemoraPair } from "./paths/remora-pair.ts";
+import { startPairBench } from "./support/bench-env.ts";
+import { stopAll, stopChildrenOnSignals } from "./support/processes.ts";
 import { cpuOf } from "./support/proc-stats.ts";
 
 const { values } = parseArgs({
@@ -32,7 +30,6 @@ const { values } = parseArgs({
   },
 });
 const root = values.root ?? fileURLToPath(new URL("..", import.meta.url));
-const benchRoot = fileURLToPath(new URL("..", import.meta.url));
 
 interface ProfileNode {
   id: number;
@@ -90,16 +87,11 @@ function summarize(profiles: CpuProfile[]): { byFunction: Map<string, number>; b
 }
 
 stopChildrenOnSignals();
-const dir = await mkdtemp(join(tmpdir(), "remora-profile-"));
+const bench = await startPairBench("profile", root);
 try {
-  const certs = join(dir, "certs");
-  const profDir = join(dir, "prof");
-  await mkdir(certs);
+  const { env } = bench;
+  const profDir = join(env.dir, "prof");
   await mkdir(profDir);
-  const { command, args } = remoraCommand(root, "node");
-  execFileSync(command, [...args, "certs", "--out", certs, "orders", "payments"], { stdio: "ignore" });
-  const app = await startProcess({ name: "app", command: process.execPath, args: [join(benchRoot, "bench/upstream-app.ts")], logFile: join(dir, "app.log"), ready: { line: (r) => typeof r.listening === "string" } });
-  const env: BenchEnv = { root, dir, app: app.readyLine!.listening as string, certs };
   const runtime = values.runtime as "node" | "bun";
   const profFlags = process.env.REMORA_PROFILE_HEAP ? ["--heap-prof", "--heap-prof-dir", profDir] : ["--cpu-prof", "--cpu-prof-dir", profDir];
   const pair = await startRemoraPair(env, runtime, values["no-prof"] ? [] : profFlags);
@@ -135,6 +127,8 @@ try {
     show("remora functions, inclusive", new Map([...inclusive].filter(([k]) => k.includes(" src/") || k.includes("node_modules/pino"))));
   }
 } finally {
+  const keep = Boolean(process.env.REMORA_PROFILE_KEEP);
+  await bench.close({ keep });
   await stopAll();
-  if (process.env.REMORA_PROFILE_KEEP) console.log(`kept ${dir}`); else await rm(dir, { recursive: true, force: true });
+  if (keep) console.log(`kept ${bench.env.dir}`);
 }
