@@ -20,6 +20,8 @@ export interface LoadedConfig {
   settings: SidecarSettings;
   /** Every file the config depends on, for change watching. */
   files: string[];
+  /** `access_log`: whether the sidecar writes an access line per request. */
+  accessLog: boolean;
 }
 
 export async function loadStaticConfig(path: string, now = Date.now()): Promise<LoadedConfig> {
@@ -69,7 +71,7 @@ export async function loadStaticConfig(path: string, now = Date.now()): Promise<
     ...(doc.protocols ? { protocols: protocolsFromDocument(doc.protocols, `${path}: protocols.`) } : {}),
     ...(doc.tracing ? { tracing: { otlpEndpoint: doc.tracing.otlp_endpoint } } : {}),
   };
-  return { settings, files };
+  return { settings, files, accessLog: doc.access_log ?? true };
 }
 
 async function loadIdentity(doc: ConfigDocument, at: (p: string) => string, now: number) {

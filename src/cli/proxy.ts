@@ -41,6 +41,8 @@ other sidecars, forwarded to the app), admin server (/ready /live /metrics /conf
   --config FILE     static config (YAML); see README "Static configuration"
   --watch-interval  how often to check the config and certificate files for changes (default 2s)
   --otlp-endpoint URL  export spans as OTLP/HTTP JSON to this collector (both modes; docs/tracing.md)
+  --access-log on|off  one JSON line per request on stdout (default on; both modes; wins over
+                    the config file's access_log)
 
 Control-plane mode:
   --control URL     the control plane, https://host:port (or REMORA_CONTROL); several replicas:
@@ -86,6 +88,7 @@ const controlFlags = {
   "proxy-id": { type: "string" },
   "trust-domain": { type: "string" },
   "otlp-endpoint": { type: "string" },
+  "access-log": { type: "string" },
   "discovery-timeout": { type: "string" },
   "unwatch-after": { type: "string" },
   "drain-timeout": { type: "string" },
@@ -124,8 +127,10 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   } catch {
     throw new UsageError(`remora proxy: --watch-interval "${watch}" is not a duration (e.g. 2s, 500ms)`);
   }
+  const accessFlag = accessLogFlag(values["access-log"]);
   let loaded: LoadedConfig = await loadStaticConfig(path);
-  const log = createLogger({ service: "remora-sidecar" }, process.stdout, { accessBatchMs: ACCESS_LOG_BATCH_MS });
+  // Read per access line, so a reload that changes access_log applies at once.
+  const log = createLogger({ service: "remora-sidecar" }, process.stdout, { accessBatchMs: ACCESS_LOG_BATCH_MS, access: () => accessFlag ?? loaded.accessLog });
   const runtime = await loadRuntime();
   // Flags win over the file's limits:; both apply when the listeners open (a reload does not change them).
   const sidecar = await startSidecar({ ...loaded.settings, limits: { ...loaded.settings.limits, ...limits }, protocols: mergeProtocols(loaded.settings.protocols, protocols), ...tracingFlag(values["otlp-endpoint"]) }, { runtime, clock: systemClock, random: Math.random, log, onShutdown: drainSelf, memory: createProcessMemoryReader() });
@@ -168,6 +173,14 @@ export async function proxyCommand(argv: string[]): Promise<number> {
     process.once("SIGINT", () => void stop("SIGINT"));
   });
   return 0;
+}
+
+/** --access-log on|off; undefined when not given. */
+export function accessLogFlag(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === "on") return true;
+  if (value === "off") return false;
+  throw new UsageError(`remora proxy: --access-log "${value}" is neither on nor off`);
 }
 
 /** --otlp-endpoint URL as sidecar settings (it wins over the config file's tracing field). */
@@ -240,7 +253,8 @@ async function controlProxy(values: ControlValues, labels?: Record<string, strin
   const trustDomain = values["trust-domain"] ?? (rootId ? parseSpiffeId(rootId).trustDomain : "cluster.local");
   const proxyId = values["proxy-id"] ?? `${values.service}-${crypto.randomUUID().slice(0, 8)}`;
 
-  const log = createLogger({ service: "remora-sidecar", proxy: proxyId }, process.stdout, { accessBatchMs: ACCESS_LOG_BATCH_MS });
+  const accessLog = accessLogFlag(values["access-log"]) ?? true;
+  const log = createLogger({ service: "remora-sidecar", proxy: proxyId }, process.stdout, { accessBatchMs: ACCESS_LOG_BATCH_MS, access: () => accessLog });
   const runtime = await loadRuntime();
   let sidecar: Awaited<ReturnType<typeof startSidecar>> | undefined;
   const subscriptions = onDemand && createSubscriptions({ clock: systemClock, declared: onDemand.declared, timeoutMs: onDemand.timeoutMs, unwatchAfterMs: onDemand.unwatchAfterMs });

@@ -41,6 +41,8 @@ export const configSchema = v.strictObject({
   endpoints: v.optional(v.record(v.string(), v.array(endpointSchema)), {}),
   policies: v.optional(v.array(v.union([v.string(), v.record(v.string(), v.unknown())])), []),
   drain_timeout: v.optional(v.string()),
+  /** One JSON access line per request on stdout (default true); `--access-log` wins over it. */
+  access_log: v.optional(v.boolean()),
   /** Request and connection limits on every listener (src/sidecar/limits.ts, docs/hardening.md). */
   limits: v.optional(limitsSchema),
   /** Detection, opaque_ports, skip_ports, tunnel idle timeouts, TCP listeners (src/sidecar/protocols.ts, docs/protocols.md). */

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { http, json, remora, startApp, startProxy, type Proxy, type TestApp } from "./support/processes.ts";
+import { http, json, remora, startApp, startProxy, startProxyWith, type Proxy, type TestApp } from "./support/processes.ts";
 
 const PAYMENTS = "spiffe://cluster.local/ns/default/sa/payments";
 
@@ -138,6 +138,46 @@ policies:${policy}`,
     assert.equal(c.identity.id, "spiffe://cluster.local/ns/default/sa/orders");
     assert.equal(c.policies[0]!.route.retry_policy.num_retries, 2);
     assert.equal((await http(orders.admin, "/ready")).status, 200);
+  });
+});
+
+/** Polls `check` every 25 ms until it holds or `ms` pass. */
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !check(); ) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("access log switch", () => {
+  test("access_log: false and --access-log off write no access lines; turning access_log on in the file applies at the next reload", async () => {
+    const app = await startApp("P");
+    cleanup.push(() => app.close());
+    const pay = await startProxyWith(["--config", await config("pay-quiet", sidecarConfig("payments", `inbound: { listen: "127.0.0.1:0", app: "${app.address}", mode: STRICT }`)), "--access-log", "off"]);
+    cleanup.push(() => pay.stop());
+    const ordersBody = (on: boolean) => sidecarConfig("orders", `access_log: ${on}\nendpoints:\n  payments:\n    - { address: "${pay.inbound}", identity: ${PAYMENTS} }\n`);
+    const ordersPath = await config("orders-quiet", ordersBody(false));
+    const orders = await startProxyWith(["--config", ordersPath, "--watch-interval", "100ms"]);
+    cleanup.push(() => orders.stop());
+    const accessLines = (p: Proxy) => p.logs.filter((l) => l.msg === "access").length;
+
+    for (let i = 0; i < 3; i++) assert.equal((await http(orders.outbound, "http://payments/charge")).status, 200);
+    // Past the 50 ms batch an access line would have waited in.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(accessLines(orders), 0);
+    assert.equal(accessLines(pay), 0);
+
+    const applied = orders.logs.filter((l) => l.msg === "config applied").length;
+    await writeFile(ordersPath, ordersBody(true));
+    await until("orders reloads its config", () => orders.logs.filter((l) => l.msg === "config applied").length > applied);
+    assert.equal((await http(orders.outbound, "http://payments/charge")).status, 200);
+    await until("an access line from orders", () => accessLines(orders) === 1);
+    const line = orders.logs.find((l) => l.msg === "access")!;
+    assert.equal(line.direction, "outbound");
+    assert.equal(line.status, 200);
+    // The flag still wins on the other side.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(accessLines(pay), 0);
   });
 });
 

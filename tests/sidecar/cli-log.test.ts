@@ -51,3 +51,28 @@ test("with accessBatchMs, access lines are written together and any other line f
   assert.deepEqual(lines[0]!.trimEnd().split("\n").map((l) => JSON.parse(l).n), [1, 2]);
   assert.equal(JSON.parse(lines[1]!).n, 3);
 });
+
+test("with access off, access lines are dropped and every other line is still written", () => {
+  const { lines, sink } = capture();
+  let on = false;
+  const log = createLogger({}, sink, { access: () => on });
+  log.info({ path: "/charge" }, "access");
+  log.warn({ destination: "payments" }, "endpoint ejected");
+  assert.deepEqual(lines.map((l) => JSON.parse(l).msg), ["endpoint ejected"]);
+  // Read per line: a config reload that turns access lines back on takes effect at once.
+  on = true;
+  log.info({ path: "/refund" }, "access");
+  assert.deepEqual(lines.map((l) => JSON.parse(l).msg), ["endpoint ejected", "access"]);
+});
+
+test("with access off, a batch already gathered is still written when the next line flushes it", () => {
+  const { lines, sink } = capture();
+  let on = true;
+  const log = createLogger({}, sink, { accessBatchMs: 50, access: () => on });
+  log.info({ path: "/a" }, "access");
+  on = false;
+  log.info({ path: "/b" }, "access");
+  log.warn({}, "endpoint ejected");
+  const written = lines.join("").trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(written.map((r) => r.path ?? r.msg), ["/a", "endpoint ejected"]);
+});
