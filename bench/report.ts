@@ -120,6 +120,7 @@ export class Report {
         "**remora-RUNTIME** (client -> orders sidecar outbound -> mTLS, ECDSA P-256 SVIDs, SPIFFE IDs checked both ways -> payments sidecar inbound -> app), " +
         "`remora proxy --config FILE` under that runtime, access logs on (JSON lines to a file, written in 50 ms batches), metrics and trace headers on; " +
         (this.remoraPaths.some((p) => p.name.endsWith("-h2")) ? "**remora-RUNTIME-h2**: the same with `protocols: { mesh_protocol: h2 }` on orders, so its requests travel to payments as streams of one multiplexed HTTP/2 mTLS connection instead of an HTTP/1.1 keep-alive pool; " : "") +
+        (this.remoraPaths.some((p) => p.name.endsWith("-nolog")) ? "**remora-RUNTIME-nolog**: the same with `access_log: false` on both sidecars, as the HAProxy pair runs without logs (Istio and Linkerd ship with access logs off); " : "") +
         "**haproxy** (client -> HAProxy -> mTLS with the same SVIDs, `verify required`, chain only -> HAProxy -> app), one thread per process, `http-reuse always`, `retries 0`, no logs. " +
         `Every proxy and the app share the machine's ${m.cores} cores with the load generator.`,
       "",
@@ -147,13 +148,13 @@ export class Report {
       const each = this.cpuPer1000EachAt(p.name, 1000);
       if (!each || each.length === 0) return undefined;
       const i = each.indexOf(Math.max(...each));
-      return { p: p.name, proxy: p.proxies[i]?.replace(/-(node|bun|deno)(-h2)?$/, "") ?? "?", v: each[i]!, pair: each.reduce((a, b) => a + b, 0) };
+      return { p: p.name, proxy: p.proxies[i]?.replace(/-(node|bun|deno)(-h2)?(-nolog)?$/, "") ?? "?", v: each[i]!, pair: each.reduce((a, b) => a + b, 0) };
     });
     const bestSidecar = best(perSidecar, (a, b) => a.v < b.v);
     const bin = r.binary;
     const binIdle = bin ? best(bin.idleRssMiB.map((v, i) => ({ p: bin.proxies[i]?.replace(/-binary$/, "") ?? "?", v })), (a, b) => a.v > b.v) : undefined;
     const rssLimit = 40e6 / 2 ** 20;
-    const idle = this.remoraPaths.filter((p) => !p.name.endsWith("node")).flatMap((p) => p.idleRssMiB.map((v, i) => ({ p: `${p.name} ${p.proxies[i]?.replace(/-(node|bun|deno)$/, "")}`, v })));
+    const idle = this.remoraPaths.filter((p) => !p.name.endsWith("node")).flatMap((p) => p.idleRssMiB.map((v, i) => ({ p: `${p.name} ${p.proxies[i]?.replace(/-(node|bun|deno)(-h2)?(-nolog)?$/, "")}`, v })));
     const maxIdle = best(idle, (a, b) => a.v > b.v);
     const hp = this.haproxy ? this.perCore(this.haproxy.name) : undefined;
     const perCore = this.remoraPaths.map((p) => ({ p: p.name, v: this.perCore(p.name) })).filter((x) => x.v !== undefined) as { p: string; v: number }[];

@@ -7,6 +7,8 @@
 //   npm run bench -- --quick     # ~2 min: shorter runs, one step of the max-rate search
 //   node bench/run.ts --runtimes node --skip wrk,handshake,retry --no-report
 //   npm run bench -- --quick --mesh-h2 bun   # also bun sidecars with mesh_protocol: h2
+//   --no-access-log RUNTIMES (default bun): also those runtimes' pairs with access_log: false,
+//   as HAProxy's pair runs (paths remora-RUNTIME-nolog); "" for none
 
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     runtimes: { type: "string", default: "node,bun,deno" },
     "mesh-h2": { type: "string", default: "" },
+    "no-access-log": { type: "string", default: "bun" },
     skip: { type: "string", default: "" },
     "no-report": { type: "boolean", default: false },
     "keep-dir": { type: "boolean", default: false },
@@ -76,6 +79,8 @@ const PATH = "/charge";
 const runtimes = values.runtimes.split(",").filter(Boolean) as RemoraRuntime[];
 /** Runtimes also measured with `mesh_protocol: h2` between the sidecars (paths remora-RUNTIME-h2). */
 const meshH2 = values["mesh-h2"].split(",").filter(Boolean) as RemoraRuntime[];
+/** Runtimes also measured with access lines off (paths remora-RUNTIME-nolog), only if measured at all. */
+const noAccessLog = values["no-access-log"].split(",").filter((rt) => runtimes.includes(rt as RemoraRuntime)) as RemoraRuntime[];
 const skip = new Set(values.skip.split(",").filter(Boolean));
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -175,6 +180,10 @@ try {
     const c = remoraCommand(root, rt);
     versions[`remora-${rt}-h2`] = execFileSync(c.command, [...c.args, "version"], { encoding: "utf8" }).trim();
     paths.push(await startRemoraPair(env, rt, undefined, "h2"));
+  }
+  for (const rt of noAccessLog) {
+    versions[`remora-${rt}-nolog`] = versions[`remora-${rt}`]!;
+    paths.push(await startRemoraPair(env, rt, undefined, "http1", false));
   }
   if (!skip.has("haproxy")) paths.push(await startHaproxyPair(env, machine.versions.haproxy ?? "?"));
   // Idle memory once start-up work (JIT, GC) has settled, before any traffic.

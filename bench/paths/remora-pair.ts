@@ -64,16 +64,21 @@ export const PAYMENTS_ID = "spiffe://cluster.local/ns/default/sa/payments";
 /** Between the sidecars: HTTP/1.1 keep-alive pool (the default) or one multiplexed h2 connection (`mesh_protocol: h2`). */
 export type MeshProtocol = "http1" | "h2";
 
-export async function startRemoraPair(env: BenchEnv, runtime: RemoraRuntime, runtimeFlags?: string[], meshProtocol: MeshProtocol = "http1"): Promise<PathHandle> {
-  const suffix = meshProtocol === "h2" ? "-h2" : "";
-  const payments = await startSidecar({ env, runtime, name: `payments-${runtime}${suffix}`, service: "payments", app: env.app, ...(runtimeFlags ? { runtimeFlags } : {}) });
+/**
+ * A pair of sidecars on `runtime`. `accessLog: false` sets `access_log: false` on both, as
+ * HAProxy's pair runs without logs (path remora-RUNTIME-nolog).
+ */
+export async function startRemoraPair(env: BenchEnv, runtime: RemoraRuntime, runtimeFlags?: string[], meshProtocol: MeshProtocol = "http1", accessLog = true): Promise<PathHandle> {
+  const suffix = (meshProtocol === "h2" ? "-h2" : "") + (accessLog ? "" : "-nolog");
+  const quiet = accessLog ? "" : "access_log: false\n";
+  const payments = await startSidecar({ env, runtime, name: `payments-${runtime}${suffix}`, service: "payments", app: env.app, extraYaml: quiet, ...(runtimeFlags ? { runtimeFlags } : {}) });
   const inbound = payments.readyLine!.inbound as string;
   const orders = await startSidecar({
     env,
     runtime,
     name: `orders-${runtime}${suffix}`,
     service: "orders",
-    extraYaml: endpointsYaml("payments", [inbound], PAYMENTS_ID) + (meshProtocol === "h2" ? "protocols: { mesh_protocol: h2 }\n" : ""),
+    extraYaml: endpointsYaml("payments", [inbound], PAYMENTS_ID) + (meshProtocol === "h2" ? "protocols: { mesh_protocol: h2 }\n" : "") + quiet,
     ...(runtimeFlags ? { runtimeFlags } : {}),
   });
   const ready = orders.readyLine!;
