@@ -11,8 +11,7 @@
 //   as HAProxy's pair runs (paths remora-RUNTIME-nolog); "" for none
 
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -20,13 +19,14 @@ import { runChild } from "./load/child.ts";
 import type { HandshakeResult, HandshakeSpec, LoadResult, LoadSpec } from "./load/spec.ts";
 import { runWrk } from "./load/wrk.ts";
 import { startHaproxyPair } from "./paths/haproxy-pair.ts";
-import type { BenchEnv, PathHandle } from "./paths/path.ts";
+import type { PathHandle } from "./paths/path.ts";
 import { remoraCommand, startRemoraPair, type RemoraRuntime } from "./paths/remora-pair.ts";
 import { startRetryTopology } from "./paths/retry-topology.ts";
 import type { BenchResults, BinaryIdle, HandshakeRow, LoadRow, PathInfo, WrkRow } from "./results-schema.ts";
 import { measureBinaryIdle } from "./paths/binary-idle.ts";
 import { describeMachine } from "./support/machine.ts";
-import { startProcess, stopAll, stopChildrenOnSignals } from "./support/processes.ts";
+import { startPairBench } from "./support/bench-env.ts";
+import { stopAll, stopChildrenOnSignals } from "./support/processes.ts";
 import { cpuOf } from "./support/proc-stats.ts";
 import { judge, sustained } from "./validity.ts";
 import { writeReport } from "./report.ts";
@@ -141,7 +141,8 @@ async function prewarm(path: PathHandle, extra: Partial<RunSpec> = {}): Promise<
 }
 
 stopChildrenOnSignals();
-const dir = await mkdtemp(join(tmpdir(), "remora-bench-"));
+const bench = await startPairBench("bench", root);
+const { dir } = bench.env;
 const paths: PathHandle[] = [];
 const loads: LoadRow[] = [];
 const wrkRows: WrkRow[] = [];
@@ -155,18 +156,7 @@ const versions: Record<string, string> = {};
 
 try {
   log(`${values.quick ? "quick" : "full"} run, ${machine.cores} x ${machine.cpuModel}, load average ${machine.loadAvgAtStart.toFixed(2)}; files in ${dir}`);
-  const certs = join(dir, "certs");
-  await mkdir(certs);
-  const { command, args } = remoraCommand(root, "node");
-  execFileSync(command, [...args, "certs", "--out", certs, "orders", "payments"], { stdio: "ignore" });
-  const app = await startProcess({
-    name: "app",
-    command: process.execPath,
-    args: [join(root, "bench/upstream-app.ts")],
-    logFile: join(dir, "app.log"),
-    ready: { line: (r) => typeof r.listening === "string" },
-  });
-  const env: BenchEnv = { root, dir, app: app.readyLine!.listening as string, certs };
+  const { env } = bench;
 
   // First, on a quiet machine: the compiled binary's idle sidecars (issue 8's memory target).
   if (!skip.has("binary")) binary = await measureBinaryIdle(env, log);
@@ -232,7 +222,7 @@ try {
       const before = p.tlsServer.process.stats().cpuSeconds;
       const result = await runChild<HandshakeResult>(
         "handshake.ts",
-        { target: p.tlsServer.address, count: plan.handshakes, concurrency: HANDSHAKE_CONCURRENCY, cert: join(certs, "orders.pem"), key: join(certs, "orders-key.pem"), ca: join(certs, "root.pem") } satisfies HandshakeSpec,
+        { target: p.tlsServer.address, count: plan.handshakes, concurrency: HANDSHAKE_CONCURRENCY, cert: join(env.certs, "orders.pem"), key: join(env.certs, "orders-key.pem"), ca: join(env.certs, "root.pem") } satisfies HandshakeSpec,
         300_000,
       );
       const serverCpuSeconds = p.tlsServer.process.stats().cpuSeconds - before;
@@ -267,8 +257,8 @@ try {
   }
 } finally {
   const finalStats = new Map(paths.map((p) => [p.name, p.proxies.map((x) => { try { return x.stats().peakRssMiB; } catch { return NaN; } })]));
+  await bench.close({ keep: values["keep-dir"] });
   await stopAll();
-  if (!values["keep-dir"]) await rm(dir, { recursive: true, force: true });
   const pathInfo: PathInfo[] = paths.map((p) => ({
     name: p.name,
     kind: p.kind,

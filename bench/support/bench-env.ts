@@ -1,6 +1,5 @@
-// What every single-pair bench script starts from: a scratch folder, the orders and payments
-// SVIDs made by `remora certs`, and the bench's upstream app. `npm run bench` (run.ts) builds
-// its own, since it also brings up the peers.
+// What every bench script starts from: a scratch folder, the orders and payments SVIDs made
+// by `remora certs`, and the bench's upstream app.
 
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
