@@ -23,7 +23,7 @@ export interface LogOptions {
   accessBatchMs?: number;
   /**
    * Whether access lines are written at all, asked per line so a config reload applies at
-   * once (`access_log` in a config file, `--access-log` with --control). Off, an access line
+   * once (`access_log` in a config file, `remora proxy --access-log`). Off, an access line
    * costs neither its JSON nor its write: Istio and Linkerd ship with access logs off.
    */
   access?: () => boolean;
