@@ -8,7 +8,6 @@
 //   node bench/perf-profile.ts [--side orders|payments] [--rate 1000] [--seconds 10] [--top 30] [--root DIR]
 //   (needs perf: apt-get install linux-perf)
 
-import { execFile, spawn } from "node:child_process";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +16,7 @@ import { runChild } from "./load/child.ts";
 import type { LoadResult, LoadSpec } from "./load/spec.ts";
 import { startRemoraPair } from "./paths/remora-pair.ts";
 import { startPairBench } from "./support/bench-env.ts";
-import { chargeToNearestJs, jitDumpToPerfMap, splitOf } from "./support/perf-split.ts";
+import { chargeToNearestJs, jitDumpToPerfMap, perfOutput, recordPerf } from "./support/perf-split.ts";
 import { stopAll, stopChildrenOnSignals } from "./support/processes.ts";
 
 const { values } = parseArgs({
@@ -32,12 +31,6 @@ const { values } = parseArgs({
 const root = values.root ?? fileURLToPath(new URL("..", import.meta.url));
 const seconds = Number(values.seconds);
 
-function perf(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile("perf", args, { maxBuffer: 512 * 1024 * 1024 }, (err, out, stderr) => (err ? reject(new Error(`perf ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(out))),
-  );
-}
-
 stopChildrenOnSignals();
 const bench = await startPairBench("perf-profile", root);
 const maps: string[] = [];
@@ -47,18 +40,17 @@ try {
   process.env.BUN_JSC_jitDumpDirectory = env.dir;
   const pair = await startRemoraPair(env, "bun");
   delete process.env.BUN_JSC_useJITDump;
+  delete process.env.BUN_JSC_jitDumpDirectory;
   const base = { target: pair.entry, host: pair.host, path: "/charge", connections: 64, timeoutMs: 10_000 };
   await runChild<LoadResult>("generator.ts", { ...base, mode: "closed", warmupMs: 0, durationMs: 3000 } satisfies LoadSpec, 60_000);
 
   const proxy = pair.proxies[values.side === "payments" ? 1 : 0]!;
   const data = join(env.dir, "perf.data");
-  const record = spawn("perf", ["record", "-q", "-g", "-e", "cpu-clock", "-F", "1999", "-p", String(proxy.pid), "-o", data], { stdio: "ignore" });
-  const recorded = new Promise((resolve) => record.on("exit", resolve));
+  const recording = recordPerf(proxy.pid, data, { callGraph: true });
   const cpu0 = proxy.stats().cpuSeconds;
   const load = await runChild<LoadResult>("generator.ts", { ...base, mode: "open", rate: Number(values.rate), warmupMs: 0, durationMs: seconds * 1000 } satisfies LoadSpec, seconds * 1000 + 60_000);
   const cpuUs = ((proxy.stats().cpuSeconds - cpu0) * 1e6) / load.sent;
-  record.kill("SIGINT");
-  await recorded;
+  const split = await recording.stop();
 
   // perf names anonymous JIT code after /tmp/perf-<pid>.map; JSC names its dump jit-<tid>-<pid>.dump.
   for (const file of (await readdir(env.dir)).filter((f) => /^jit-\d+-\d+\.dump$/.test(f))) {
@@ -67,8 +59,7 @@ try {
     await writeFile(map, jitDumpToPerfMap(await readFile(join(env.dir, file))));
     maps.push(map);
   }
-  const split = await splitOf(data);
-  const { byFunction, samples, mainThread } = chargeToNearestJs(await perf(["script", "-i", data, "-F", "tid,ip,sym,dso"]));
+  const { byFunction, samples, mainThread } = chargeToNearestJs(await perfOutput(["script", "-i", data, "-F", "tid,ip,sym,dso"]));
   const pct = (n: number) => `${((n / samples) * 100).toFixed(1).padStart(5)}%`;
   const us = (f: number) => `${(cpuUs * f).toFixed(0).padStart(4)} µs`;
 

@@ -20,9 +20,10 @@ export interface PerfRecording {
   stop(): Promise<CpuSplit>;
 }
 
-function run(args: string[]): Promise<string> {
+/** What `perf ARGS` wrote to stdout; its stderr in the error if it fails. */
+export function perfOutput(args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile("perf", args, { maxBuffer: 64 * 1024 * 1024 }, (err, out, stderr) => (err ? reject(new Error(`perf ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(out))),
+    execFile("perf", args, { maxBuffer: 512 * 1024 * 1024 }, (err, out, stderr) => (err ? reject(new Error(`perf ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(out))),
   );
 }
 
@@ -39,7 +40,7 @@ function reportRows(text: string): Array<[number, string]> {
 /** The split of a recording. */
 export async function splitOf(file: string): Promise<CpuSplit> {
   const base = ["report", "-i", file, "--stdio", "-n", "-g", "none"];
-  const [byDso, byThread] = await Promise.all([run([...base, "--sort", "dso"]), run([...base, "--sort", "pid"])]);
+  const [byDso, byThread] = await Promise.all([perfOutput([...base, "--sort", "dso"]), perfOutput([...base, "--sort", "pid"])]);
   return splitFromReports(byDso, byThread);
 }
 
@@ -60,9 +61,9 @@ export function splitFromReports(byDso: string, byThread: string): CpuSplit {
   return split;
 }
 
-/** Samples `pid` with cpu-clock until stop() is called. */
-export function recordPerf(pid: number, file: string): PerfRecording {
-  const child: ChildProcess = spawn("perf", ["record", "-q", "-e", "cpu-clock", "-F", "1999", "-p", String(pid), "-o", file], { stdio: ["ignore", "ignore", "pipe"] });
+/** Samples `pid` with cpu-clock (and its call stacks, with callGraph) until stop() is called. */
+export function recordPerf(pid: number, file: string, options: { callGraph?: boolean } = {}): PerfRecording {
+  const child: ChildProcess = spawn("perf", ["record", "-q", ...(options.callGraph ? ["-g"] : []), "-e", "cpu-clock", "-F", "1999", "-p", String(pid), "-o", file], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (c: Buffer) => (stderr += c));
   const exited = new Promise<number | null>((resolve, reject) => {
