@@ -4,6 +4,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { concat } from "../../src/core/identity/der.ts";
 import { chargeToNearestJs, jitDumpToPerfMap, NO_JAVASCRIPT, splitFromReports } from "../../bench/support/perf-split.ts";
 
 // `perf report --stdio -n -g none --sort dso` of a recording made with -g: two percentage columns.
@@ -67,13 +68,7 @@ function jitDump(records: Array<{ id: number; address?: bigint; size?: bigint; n
     }
     parts.push(rec);
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 describe("JITDump to perf map", () => {
